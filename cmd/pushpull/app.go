@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/pushpull/pushpull/gateway/token"
+	"github.com/pushpull/pushpull/web"
+)
+
+// app is the composition root: everything serve builds, in the order it is
+// built. close tears it down in the reverse order.
+type app struct {
+	log    *slog.Logger
+	db     *bolt.DB
+	tokens *token.Issuer
+	web    *web.Server
+	errc   <-chan error
+}
+
+// build opens the database and constructs every component; nothing serves
+// yet. Any failure closes what was opened and names the cause.
+func build(cfg Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{log: log}
+	defer func() {
+		if err != nil {
+			a.close(context.Background())
+		}
+	}()
+
+	dbPath := filepath.Join(cfg.Server.DataDir, dbFile)
+	if a.db, err = openDB(dbPath); err != nil {
+		return nil, err
+	}
+
+	if len(cfg.API.Keys) == 0 {
+		f := filepath.Join(cfg.Server.DataDir, "api_key")
+		k, created, err := generatedSecret(f)
+		if err != nil {
+			return nil, fmt.Errorf("api key: %w", err)
+		}
+		cfg.API.Keys = []string{k}
+		if created {
+			log.Warn("no [api] keys configured: generated one", "file", f)
+		} else {
+			log.Info("no [api] keys configured: using the generated key", "file", f)
+		}
+	}
+	if cfg.Client.JWTSecret == "" {
+		f := filepath.Join(cfg.Server.DataDir, "jwt_secret")
+		s, _, err := generatedSecret(f)
+		if err != nil {
+			return nil, fmt.Errorf("jwt secret: %w", err)
+		}
+		cfg.Client.JWTSecret = s
+		log.Info("no [client] jwt_secret configured: using the generated one", "file", f)
+	}
+	if a.tokens, err = token.New(token.Options{Secret: []byte(cfg.Client.JWTSecret), DefaultTTL: cfg.Client.TokenTTL.Duration}); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+
+	a.web, err = web.New(web.Options{
+		APIAddr: cfg.API.Addr, ClientAddr: cfg.Client.Addr,
+		APITLSCert: cfg.API.TLSCert, APITLSKey: cfg.API.TLSKey,
+		ClientTLSCert: cfg.Client.TLSCert, ClientTLSKey: cfg.Client.TLSKey,
+		MaxBodyBytes: cfg.API.MaxBodyBytes,
+		Ready:        a.ready,
+		Version:      versionString(),
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ready reports whether the database can serve.
+func (a *app) ready() error {
+	if a.db == nil {
+		return errors.New("database not open")
+	}
+	return a.db.View(func(*bolt.Tx) error { return nil })
+}
+
+// start binds the listeners and begins serving.
+func (a *app) start() error {
+	if err := a.web.Listen(); err != nil {
+		return err
+	}
+	a.errc = a.web.Serve()
+	return nil
+}
+
+// close shuts everything down in reverse build order: stop accepting
+// (listeners), then finish in-flight work within ctx, then close the DB.
+func (a *app) close(ctx context.Context) {
+	if a.web != nil {
+		if err := a.web.Shutdown(ctx); err != nil {
+			a.log.Warn("listeners did not stop cleanly", "err", err)
+		}
+	}
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Warn("closing database", "err", err)
+		}
+		a.db = nil
+	}
+}
