@@ -6,7 +6,8 @@
 //	pushpull version                   print the version
 //	pushpull compact [--config FILE] [--out FILE]
 //	                                   rewrite the database offline
-//	pushpull demo                      the whole push pipeline against in-process fake APNs/FCM
+//	pushpull token --user 42           mint a client token (via the publisher API)
+//	pushpull send event|push ...       publish from the shell (via the publisher API)
 package main
 
 import (
@@ -49,6 +50,8 @@ commands:
   serve     run the gateway (the default)
   version   print the version
   compact   rewrite the database file offline to reclaim space
+  token     mint a client token through the running gateway's API
+  send      publish an event or a push through the running gateway's API
   demo      run the push pipeline against in-process fake APNs and FCM
   help      show this text
 
@@ -77,6 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "pushpull", versionString())
 	case "compact":
 		err = runCompact(args, stdout, stderr)
+	case "token":
+		err = runToken(ctx, args, stdout, stderr)
+	case "send":
+		err = runSend(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
