@@ -53,6 +53,10 @@ short=()
 [ -n "${SHORT:-}" ] && short=(-short)
 go test -race "${short[@]}" -timeout 20m ./...
 
+step "JS client unit tests (node --test)"
+command -v node >/dev/null 2>&1 || apt_install nodejs
+node --test web/static/test/
+
 if [ -f clients/php/run-tests.sh ]; then
 	step "PHP suite"
 	apt_install php-cli php-curl php-mbstring php-xml phpunit

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/web"
+	"github.com/pushpull/pushpull/web/static"
 )
 
 // app is the composition root: everything serve builds, in the order it is
@@ -76,6 +77,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
+	static.Register(a.web.Client)
 	return a, nil
 }
 

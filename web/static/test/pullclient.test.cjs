@@ -1,0 +1,82 @@
+// Unit tests for the pure logic of pullclient.js: node --test web/static/test/
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const PullClient = require("../pullclient.js");
+const { backoffDelay, MidDeduper, PollSchedule, parseFrame } = PullClient._internal;
+
+test("backoff: first retry fast, then doubling to the cap, jittered within [cap/2, cap]", () => {
+  const opts = { first: 250, base: 1000, max: 30000 };
+  assert.ok(backoffDelay(1, opts, () => 0) >= 125 && backoffDelay(1, opts, () => 0.999) <= 250);
+  const caps = [1000, 2000, 4000, 8000, 16000, 30000, 30000];
+  caps.forEach((cap, i) => {
+    const lo = backoffDelay(i + 2, opts, () => 0);
+    const hi = backoffDelay(i + 2, opts, () => 0.999999);
+    assert.equal(lo, cap / 2, `attempt ${i + 2} low`);
+    assert.ok(hi <= cap && hi >= cap - 1, `attempt ${i + 2} high ${hi}`);
+  });
+});
+
+test("dedupe: drops repeats, forgets beyond its window", () => {
+  const d = new MidDeduper(3);
+  assert.equal(d.add("a"), true);
+  assert.equal(d.add("a"), false);
+  d.add("b");
+  d.add("c");
+  d.add("d"); // evicts a
+  assert.equal(d.add("b"), false);
+  assert.equal(d.add("a"), true);
+  assert.equal(d.add(""), true, "events without id are never dropped");
+});
+
+test("60-20-10: 10 s after events, 20 s for four polls, then 60 s; server hint wins", () => {
+  const s = new PollSchedule();
+  assert.equal(s.next(false), 60000, "nothing yet: slow");
+  assert.equal(s.next(true), 10000);
+  assert.deepEqual([s.next(false), s.next(false), s.next(false), s.next(false)], [20000, 20000, 20000, 20000]);
+  assert.equal(s.next(false), 60000);
+  assert.equal(s.next(false), 60000);
+  assert.equal(s.next(true), 10000);
+  assert.equal(s.next(false, 7), 7000);
+});
+
+test("parseFrame splits newline-batched frames and survives a broken line", () => {
+  const msgs = parseFrame('{"type":"event","id":"1"}\n{broken\n\n{"type":"event","id":"2"}');
+  assert.deepEqual(msgs.map((m) => m.id), ["1", "2"]);
+});
+
+test("short polling follows next_poll_in and de-duplicates, with fake timers", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const answers = [
+    { events: [{ type: "event", id: "00000000010000000000000001", module_id: "im", command: "m", params: { n: 1 } }], last_id: "00000000010000000000000001", resumed: true, next_poll_in: 10 },
+    { events: [{ type: "event", id: "00000000010000000000000001", module_id: "im", command: "m", params: { n: 1 } }], last_id: "00000000010000000000000001", resumed: true, next_poll_in: 20 },
+    { events: [], last_id: "00000000010000000000000001", resumed: true, next_poll_in: 60 },
+  ];
+  const urls = [];
+  global.fetch = async (url) => {
+    urls.push(url);
+    const body = answers.shift() || { events: [], last_id: "", resumed: true, next_poll_in: 60 };
+    return { ok: true, status: 200, json: async () => body };
+  };
+  const c = new PullClient({ baseUrl: "http://x", token: "t", transport: "poll" });
+  const got = [];
+  c.onPullEvent = (mod, cmd, params) => got.push(params.n);
+  const settle = () => new Promise((r) => setImmediate(r));
+  c.start();
+  await settle();
+  assert.equal(urls.length, 1);
+  assert.match(urls[0], /\/sub\/poll\?wait=0$/);
+  t.mock.timers.tick(9999);
+  await settle();
+  assert.equal(urls.length, 1, "polled before next_poll_in");
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(urls.length, 2);
+  assert.match(urls[1], /since=00000000010000000000000001/);
+  t.mock.timers.tick(20000);
+  await settle();
+  assert.equal(urls.length, 3);
+  assert.deepEqual(got, [1], "duplicate event delivered twice");
+  c.stop();
+  delete global.fetch;
+});
