@@ -55,7 +55,7 @@ go test -race "${short[@]}" -timeout 20m ./...
 
 step "JS client unit tests (node --test)"
 command -v node >/dev/null 2>&1 || apt_install nodejs
-node --test web/static/test/
+node --test web/static/test/unit/
 
 if [ -f clients/php/run-tests.sh ]; then
 	step "PHP suite"
@@ -63,10 +63,10 @@ if [ -f clients/php/run-tests.sh ]; then
 	bash clients/php/run-tests.sh
 fi
 
-if [ -f web/static/test/run-tests.sh ]; then
+if [ -f web/static/test/browser/run-tests.sh ]; then
 	step "browser suite"
 	apt_install chromium
-	bash web/static/test/run-tests.sh
+	bash web/static/test/browser/run-tests.sh
 fi
 
 if [ -f conformance/run-tests.sh ]; then

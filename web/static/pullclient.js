@@ -262,12 +262,12 @@
       if (!this.token) throw new Error("pullclient: no token (give token or getToken)");
       return this.token;
     }
-    _url(path, params) {
+    _url(path, params, base) {
       const q = Object.keys(params)
         .filter((k) => params[k] !== undefined && params[k] !== "")
         .map((k) => encodeURIComponent(k) + "=" + encodeURIComponent(params[k]))
         .join("&");
-      return this.baseUrl + path + (q ? "?" + q : "");
+      return (base === undefined ? this.baseUrl : base) + path + (q ? "?" + q : "");
     }
     _onVisibility() {
       if (!this.options.pauseWhenHidden || !this._running) return;
@@ -326,7 +326,7 @@
       let opened = false;
       let ws;
       try {
-        ws = new root.WebSocket(wsBase + "/sub/ws?" + this._url("", { token: this.token, since: this.lastId }).split("?")[1]);
+        ws = new root.WebSocket(this._url("/sub/ws", { token: this.token, since: this.lastId }, wsBase));
       } catch (e) {
         this._wsFailed(gen);
         return;

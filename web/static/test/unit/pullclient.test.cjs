@@ -2,7 +2,7 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const PullClient = require("../pullclient.js");
+const PullClient = require("../../pullclient.js");
 const { backoffDelay, MidDeduper, PollSchedule, parseFrame } = PullClient._internal;
 
 test("backoff: first retry fast, then doubling to the cap, jittered within [cap/2, cap]", () => {
