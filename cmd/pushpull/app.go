@@ -9,7 +9,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/token"
+	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web"
 	"github.com/pushpull/pushpull/web/static"
 )
@@ -18,8 +20,10 @@ import (
 // built. close tears it down in the reverse order.
 type app struct {
 	log    *slog.Logger
-	db     *bolt.DB
-	tokens *token.Issuer
+	db      *bolt.DB
+	queue   *queue.Queue
+	devices *devices.Registry
+	tokens  *token.Issuer
 	web    *web.Server
 	errc   <-chan error
 }
@@ -37,6 +41,26 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	dbPath := filepath.Join(cfg.Server.DataDir, dbFile)
 	if a.db, err = openDB(dbPath); err != nil {
 		return nil, err
+	}
+
+	if a.queue, err = queue.Open(a.db, queue.Options{
+		BackoffBase:       cfg.Queue.BackoffBase.Duration,
+		BackoffCap:        cfg.Queue.BackoffCap.Duration,
+		MaxAttempts:       cfg.Queue.MaxAttempts,
+		LeaseTimeout:      cfg.Queue.LeaseTimeout.Duration,
+		DeadRetention:     cfg.Queue.DeadRetention.Duration,
+		DeadMax:           cfg.Queue.DeadMax,
+		StatusRetention:   cfg.Queue.StatusRetention.Duration,
+		IdempotencyWindow: cfg.Queue.IdempotencyWindow.Duration,
+		Logger:            log.With("component", "queue"),
+	}); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if a.devices, err = devices.Open(a.db, devices.Options{
+		StaleAfter: cfg.Devices.StaleAfter.Duration,
+		Logger:     log.With("component", "devices"),
+	}); err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
 	}
 
 	if len(cfg.API.Keys) == 0 {
@@ -104,6 +128,16 @@ func (a *app) close(ctx context.Context) {
 	if a.web != nil {
 		if err := a.web.Shutdown(ctx); err != nil {
 			a.log.Warn("listeners did not stop cleanly", "err", err)
+		}
+	}
+	if a.queue != nil {
+		if err := a.queue.Close(); err != nil {
+			a.log.Warn("closing queue", "err", err)
+		}
+	}
+	if a.devices != nil {
+		if err := a.devices.Close(); err != nil {
+			a.log.Warn("closing device registry", "err", err)
 		}
 	}
 	if a.db != nil {
