@@ -13,19 +13,23 @@ import (
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web"
+	"github.com/pushpull/pushpull/web/api"
+	"github.com/pushpull/pushpull/web/apierr"
+	"github.com/pushpull/pushpull/web/client"
 	"github.com/pushpull/pushpull/web/static"
 )
 
 // app is the composition root: everything serve builds, in the order it is
 // built. close tears it down in the reverse order.
 type app struct {
-	log    *slog.Logger
+	log     *slog.Logger
 	db      *bolt.DB
 	queue   *queue.Queue
 	devices *devices.Registry
 	tokens  *token.Issuer
-	web    *web.Server
-	errc   <-chan error
+	keys    *api.Keys
+	web     *web.Server
+	errc    <-chan error
 }
 
 // build opens the database and constructs every component; nothing serves
@@ -95,12 +99,20 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		ClientTLSCert: cfg.Client.TLSCert, ClientTLSKey: cfg.Client.TLSKey,
 		MaxBodyBytes: cfg.API.MaxBodyBytes,
 		Ready:        a.ready,
+		Mappers:      []apierr.Mapper{api.MapError},
 		Version:      versionString(),
 		Logger:       log,
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.keys = api.NewKeys(cfg.API.Keys)
+	apiSrv := &api.Server{
+		Queue: a.queue, Devices: a.devices, Tokens: a.tokens, Logger: log,
+		Limits: api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, MaxItems: cfg.API.MaxItems, MaxRecipients: cfg.API.MaxRecipients},
+	}
+	apiSrv.Register(a.web.API.Group("/api/v1", api.RequireKey(a.keys)))
+	client.RegisterDevices(a.web.Client.Group(""), a.devices, a.tokens, client.DevicesOptions{})
 	static.Register(a.web.Client)
 	return a, nil
 }

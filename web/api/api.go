@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/gateway/token"
+	"github.com/pushpull/pushpull/queue"
+	"github.com/pushpull/pushpull/web/apierr"
+)
+
+// Server holds what the publisher API handlers need. Routes are added by
+// Register; each concern registers its own routes from its own file.
+type Server struct {
+	Queue   *queue.Queue
+	Devices *devices.Registry
+	Tokens  *token.Issuer
+	Limits  Limits
+	Logger  *slog.Logger
+}
+
+// Register adds every /api/v1 route to g, which must already require an
+// API key (RequireKey).
+func (s *Server) Register(g *echo.Group) {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Limits == (Limits{}) {
+		s.Limits = DefaultLimits
+	}
+	s.registerDevices(g)
+	s.registerQueue(g)
+}
+
+// MapError maps the domain errors of queue and devices to API errors; it
+// is given to the listeners' error handler (apierr.Handler).
+func MapError(err error) *apierr.Error {
+	var ve *devices.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return apierr.Invalid(ve.Field, "%s", ve.Message)
+	case errors.Is(err, devices.ErrNotFound), errors.Is(err, queue.ErrNotFound):
+		return apierr.New(apierr.CodeNotFound, "not found")
+	case errors.Is(err, queue.ErrInvalid):
+		return apierr.New(apierr.CodeInvalidArgument, "%v", err)
+	case errors.Is(err, queue.ErrClosed):
+		return apierr.New(apierr.CodeUnavailable, "shutting down")
+	case errors.Is(err, context.DeadlineExceeded):
+		return apierr.New(apierr.CodeUnavailable, "timed out: try again")
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/queue"
+	"github.com/pushpull/pushpull/web/apierr"
+)
+
+const testKey = "test-api-key-0123456789"
+
+// testAPI is the publisher API over real stores on a temp bbolt file.
+type testAPI struct {
+	t      *testing.T
+	srv    *Server
+	db     *bolt.DB
+	e      *echo.Echo
+	client *http.Client
+	url    string
+}
+
+func newTestAPI(t *testing.T) *testAPI {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := queue.Open(db, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := devices.Open(db, devices.Options{PurgeInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &Server{Queue: q, Devices: reg, Logger: log}
+	e := echo.New()
+	e.HTTPErrorHandler = apierr.Handler(log, MapError)
+	e.Use(middleware.BodyLimit("1M"))
+	s.Register(e.Group("/api/v1", RequireKey(NewKeys([]string{testKey}))))
+	hs := httptest.NewServer(e)
+	t.Cleanup(func() {
+		hs.Close()
+		q.Close()
+		reg.Close()
+		db.Close()
+	})
+	return &testAPI{t: t, srv: s, db: db, e: e, client: hs.Client(), url: hs.URL}
+}
+
+// call sends a request with the test key and decodes the JSON answer.
+func (a *testAPI) call(method, path string, body any) (int, map[string]any) {
+	a.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, _ := http.NewRequest(method, a.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := a.client.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			a.t.Fatalf("%s %s: non-JSON answer %q", method, path, raw)
+		}
+	}
+	return res.StatusCode, m
+}
+
+// errField returns the code and field of an error answer.
+func errField(m map[string]any) (string, string) {
+	e, _ := m["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	field, _ := e["field"].(string)
+	return code, field
+}
