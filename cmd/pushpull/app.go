@@ -16,6 +16,7 @@ import (
 	"github.com/pushpull/pushpull/web/api"
 	"github.com/pushpull/pushpull/web/apierr"
 	"github.com/pushpull/pushpull/web/client"
+	"github.com/pushpull/pushpull/web/metrics"
 	"github.com/pushpull/pushpull/web/static"
 )
 
@@ -28,6 +29,7 @@ type app struct {
 	devices *devices.Registry
 	tokens  *token.Issuer
 	keys    *api.Keys
+	metrics *metrics.Metrics
 	web     *web.Server
 	errc    <-chan error
 }
@@ -106,6 +108,13 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.metrics = metrics.New(versionString())
+	a.metrics.WatchQueue(a.queue)
+	a.metrics.WatchDB(a.db)
+	a.web.API.Use(a.metrics.Middleware("api"))
+	a.web.Client.Use(a.metrics.Middleware("client"))
+	a.web.API.GET("/metrics", a.metrics.Handler())
+
 	a.keys = api.NewKeys(cfg.API.Keys)
 	apiSrv := &api.Server{
 		Queue: a.queue, Devices: a.devices, Tokens: a.tokens, Logger: log,
