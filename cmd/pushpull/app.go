@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/gateway/hub"
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web"
@@ -27,6 +28,7 @@ type app struct {
 	db      *bolt.DB
 	queue   *queue.Queue
 	devices *devices.Registry
+	hub     *hub.Hub
 	tokens  *token.Issuer
 	keys    *api.Keys
 	metrics *metrics.Metrics
@@ -67,6 +69,15 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		Logger:     log.With("component", "devices"),
 	}); err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
+	}
+
+	if a.hub, err = hub.New(hub.Options{
+		HistorySize:  cfg.Live.HistorySize,
+		HistoryBytes: cfg.Live.HistoryBytes,
+		QueueSize:    cfg.Live.QueueSize,
+		Logger:       log.With("component", "hub"),
+	}); err != nil {
+		return nil, fmt.Errorf("live: %w", err)
 	}
 
 	if len(cfg.API.Keys) == 0 {
@@ -111,6 +122,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	a.metrics = metrics.New(versionString())
 	a.metrics.WatchQueue(a.queue)
 	a.metrics.WatchDB(a.db)
+	a.metrics.WatchHub(a.hub)
 	a.web.API.Use(a.metrics.Middleware("api"))
 	a.web.Client.Use(a.metrics.Middleware("client"))
 	a.web.API.GET("/metrics", a.metrics.Handler())
@@ -146,6 +158,15 @@ func (a *app) start() error {
 // close shuts everything down in reverse build order: stop accepting
 // (listeners), then finish in-flight work within ctx, then close the DB.
 func (a *app) close(ctx context.Context) {
+	if a.web != nil {
+		a.web.Drain()
+	}
+	if a.hub != nil {
+		// Live clients reconnect (to this process after a restart, or to
+		// another node); 1012 tells them it is a restart, not an error.
+		a.hub.CloseAll(1012, "server restart")
+		a.hub.Close()
+	}
 	if a.web != nil {
 		if err := a.web.Shutdown(ctx); err != nil {
 			a.log.Warn("listeners did not stop cleanly", "err", err)
