@@ -77,7 +77,7 @@ func (q *Queue) Lease(ctx context.Context, max int) ([]*Job, error) {
 		return nil, fmt.Errorf("queue: lease: %w", err)
 	}
 	if len(expired) > 0 {
-		if err := q.settleJobs(ctx, expired, func(b *buckets, fx *effects, j *storedJob, now time.Time) error {
+		if err := q.settleJobs(ctx, expired, true, func(b *buckets, fx *effects, j *storedJob, now time.Time) error {
 			return q.toDead(b, fx, j, ReasonExpired, now)
 		}); err != nil {
 			return out, err
@@ -88,7 +88,9 @@ func (q *Queue) Lease(ctx context.Context, max int) ([]*Job, error) {
 
 // settleJobs runs fn on each stored job of ids in one durable write, then
 // ends their leases. Missing ids are skipped (already settled elsewhere).
-func (q *Queue) settleJobs(ctx context.Context, ids []string, fn func(b *buckets, fx *effects, j *storedJob, now time.Time) error) error {
+// withPayload must be true when fn writes the job back (Retry, Dead): an
+// inline payload is only in the decoded job when it is asked for.
+func (q *Queue) settleJobs(ctx context.Context, ids []string, withPayload bool, fn func(b *buckets, fx *effects, j *storedJob, now time.Time) error) error {
 	return q.do(ctx, len(ids), func(tx *bbolt.Tx, b *buckets, fx *effects) error {
 		now := q.opts.Now()
 		fx.release = append(fx.release, ids...)
@@ -97,7 +99,7 @@ func (q *Queue) settleJobs(ctx context.Context, ids []string, fn func(b *buckets
 			if v == nil {
 				continue
 			}
-			j, err := decodeJob(id, v, false)
+			j, err := decodeJob(id, v, withPayload)
 			if err != nil {
 				return fmt.Errorf("job %s: %w", id, err)
 			}
@@ -117,7 +119,7 @@ func (q *Queue) Ack(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return q.settleJobs(ctx, ids, func(b *buckets, fx *effects, j *storedJob, now time.Time) error {
+	return q.settleJobs(ctx, ids, false, func(b *buckets, fx *effects, j *storedJob, now time.Time) error {
 		if err := q.removeJob(b, fx, j, true); err != nil {
 			return err
 		}
@@ -150,7 +152,7 @@ func (q *Queue) Retry(ctx context.Context, j *Job, after time.Duration, reason s
 	frac := q.opts.Random()
 	var updated Job
 	found := false
-	err := q.settleJobs(ctx, []string{j.ID}, func(b *buckets, fx *effects, sj *storedJob, now time.Time) error {
+	err := q.settleJobs(ctx, []string{j.ID}, true, func(b *buckets, fx *effects, sj *storedJob, now time.Time) error {
 		found = true
 		sj.Attempts++
 		sj.LastError = reason
@@ -210,7 +212,7 @@ func (q *Queue) Drop(ctx context.Context, j *Job, reason string) error {
 
 func (q *Queue) settleOne(ctx context.Context, j *Job, fn func(b *buckets, fx *effects, j *storedJob, now time.Time) error) error {
 	found := false
-	err := q.settleJobs(ctx, []string{j.ID}, func(b *buckets, fx *effects, sj *storedJob, now time.Time) error {
+	err := q.settleJobs(ctx, []string{j.ID}, true, func(b *buckets, fx *effects, sj *storedJob, now time.Time) error {
 		found = true
 		return fn(b, fx, sj, now)
 	})

@@ -202,3 +202,34 @@ func TestDropRemovesWithoutDeadLetter(t *testing.T) {
 		t.Fatalf("second Drop: %v", err)
 	}
 }
+
+// Retry and Dead rewrite the job: a small (inline) payload must survive
+// them, and so must a dead letter brought back by RetryDead.
+func TestPayloadSurvivesRetryAndDead(t *testing.T) {
+	h := newHarness(t, Options{})
+	ctx := context.Background()
+	payload := []byte(`{"body":"x"}`)
+	h.enqueue(&Job{Platform: "fcm", Token: "t", Payload: payload})
+	js := h.lease(1)
+	if len(js) != 1 {
+		t.Fatalf("lease: %d", len(js))
+	}
+	if err := h.q.Retry(ctx, js[0], time.Second, "try again"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Hour)
+	got := h.lease(1)
+	if len(got) != 1 || string(got[0].Payload) != string(payload) {
+		t.Fatalf("payload after Retry = %v", got)
+	}
+	if err := h.q.Dead(ctx, got[0], "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.q.RetryDead(ctx, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	got = h.lease(1)
+	if len(got) != 1 || string(got[0].Payload) != string(payload) {
+		t.Fatalf("payload after Dead+RetryDead = %v", got)
+	}
+}
