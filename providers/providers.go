@@ -17,6 +17,7 @@ import (
 const (
 	PlatformAPNs = "apns"
 	PlatformFCM  = "fcm"
+	PlatformHMS  = "hms"
 )
 
 // Push types.

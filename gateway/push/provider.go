@@ -1,0 +1,132 @@
+package push
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/pushpull/pushpull/providers"
+)
+
+// provider wraps one providers.Provider with what the dispatcher keeps per
+// platform: the in-flight bound shared by all workers, the circuit
+// breaker, and counters.
+type provider struct {
+	p     providers.Provider
+	name  string
+	limit int
+	sem   *semaphore.Weighted
+
+	base, cap time.Duration
+
+	mu          sync.Mutex
+	strikes     int // bad batches in a row
+	pausedUntil time.Time
+	pauseReason string
+
+	delivered, retried, invalid, rejected, pausedJobs atomic.Uint64
+}
+
+func newProvider(p providers.Provider, o Options) *provider {
+	return &provider{
+		p: p, name: p.Platform(), limit: o.ProviderConcurrency,
+		sem:  semaphore.NewWeighted(int64(o.ProviderConcurrency)),
+		base: o.PauseBase, cap: o.PauseCap,
+	}
+}
+
+// paused reports how long the provider stays paused, and why.
+func (p *provider) paused(now time.Time) (time.Duration, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Before(p.pausedUntil) {
+		return p.pausedUntil.Sub(now), p.pauseReason, true
+	}
+	return 0, "", false
+}
+
+// observe feeds one batch's results to the circuit breaker. A batch
+// answered "retry" for more than half of its messages (throttling, an
+// outage, a network failure) is a strike: the provider pauses for
+// max(longest Retry-After, PauseBase*2^(strikes-1) capped at PauseCap).
+// A healthy batch clears the strikes. It reports the pause it started, if
+// any.
+func (p *provider) observe(now time.Time, results []providers.Result) (time.Duration, string) {
+	retries := 0
+	var after time.Duration
+	reason := ""
+	for i := range results {
+		if results[i].Class == providers.Retry || results[i].Class == 0 {
+			retries++
+			after = max(after, results[i].RetryAfter)
+			if reason == "" {
+				reason = results[i].Reason
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if retries*2 <= len(results) {
+		p.strikes = 0
+		return 0, ""
+	}
+	p.strikes++
+	backoff := p.cap
+	if shift := p.strikes - 1; shift < 30 && p.base<<shift > 0 && p.base<<shift < p.cap {
+		backoff = p.base << shift
+	}
+	pause := max(after, backoff)
+	if until := now.Add(pause); until.After(p.pausedUntil) {
+		p.pausedUntil = until
+		p.pauseReason = reason
+	}
+	return pause, reason
+}
+
+// ProviderStats are a provider's counters since the service was built.
+type ProviderStats struct {
+	Platform string `json:"platform"`
+	// Delivered, Retried, TokenInvalid and Rejected count the provider's
+	// answers per class.
+	Delivered    uint64 `json:"delivered"`
+	Retried      uint64 `json:"retried"`
+	TokenInvalid uint64 `json:"token_invalid"`
+	Rejected     uint64 `json:"rejected"`
+	// Paused counts jobs put back unsent because the provider was paused.
+	Paused uint64 `json:"paused"`
+	// PausedUntil is set while the circuit breaker holds the provider.
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+}
+
+// ProviderStats returns the counters of each configured provider.
+func (s *Service) ProviderStats() []ProviderStats {
+	now := s.opts.Now()
+	out := make([]ProviderStats, 0, len(s.provs))
+	for _, name := range []string{providers.PlatformAPNs, providers.PlatformFCM} {
+		if p := s.provs[name]; p != nil {
+			out = append(out, p.stats(now))
+		}
+	}
+	for name, p := range s.provs {
+		if name != providers.PlatformAPNs && name != providers.PlatformFCM {
+			out = append(out, p.stats(now))
+		}
+	}
+	return out
+}
+
+func (p *provider) stats(now time.Time) ProviderStats {
+	st := ProviderStats{
+		Platform: p.name, Delivered: p.delivered.Load(), Retried: p.retried.Load(),
+		TokenInvalid: p.invalid.Load(), Rejected: p.rejected.Load(), Paused: p.pausedJobs.Load(),
+	}
+	p.mu.Lock()
+	if now.Before(p.pausedUntil) {
+		t := p.pausedUntil.UTC()
+		st.PausedUntil = &t
+	}
+	p.mu.Unlock()
+	return st
+}
