@@ -15,6 +15,7 @@ import (
 const (
 	PlatformAPNs = "apns"
 	PlatformFCM  = "fcm"
+	PlatformHMS  = "hms" // Huawei Push Kit
 )
 
 // Limits on free-form device fields, in bytes. They are generous for what
@@ -81,12 +82,15 @@ func platformSpec(name string) (platform, bool) {
 		return platform{checkToken: checkAPNsToken, normalize: strings.ToLower, voip: true}, true
 	case PlatformFCM:
 		return platform{checkToken: checkFCMToken, normalize: identity}, true
+	case PlatformHMS:
+		// HMS tokens are opaque strings like FCM's; the same rules apply.
+		return platform{checkToken: checkFCMToken, normalize: identity}, true
 	}
 	return platform{}, false
 }
 
 // Platforms lists the platform names Validate accepts.
-func Platforms() []string { return []string{PlatformAPNs, PlatformFCM} }
+func Platforms() []string { return []string{PlatformAPNs, PlatformFCM, PlatformHMS} }
 
 func identity(s string) string { return s }
 

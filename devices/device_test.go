@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 		{"apns 200 chars", func(d *Device) { d.Token = strings.Repeat("ab", 100) }, ""},
 		{"no id", func(d *Device) { d.ID = "" }, ""},
 		{"unicode name", func(d *Device) { d.Name = "Айфон Анны 📱" }, ""},
-		{"unknown platform", func(d *Device) { d.Platform = "hms" }, "platform"},
+		{"unknown platform", func(d *Device) { d.Platform = "webos" }, "platform"},
 		{"empty platform", func(d *Device) { d.Platform = "" }, "platform"},
 		{"platform case", func(d *Device) { d.Platform = "APNS" }, "platform"},
 		{"no user", func(d *Device) { d.User = "" }, "user"},
@@ -115,5 +115,17 @@ func TestRedact(t *testing.T) {
 	}
 	if got := redact("short"); got != "short" {
 		t.Fatalf("redact = %q", got)
+	}
+}
+
+func TestValidateHMS(t *testing.T) {
+	d := Device{User: "1", Platform: PlatformHMS, Token: "IQAAAACy0kYkAADB5pXQ"}
+	if err := Validate(d); err != nil {
+		t.Fatalf("hms token: %v", err)
+	}
+	d.Token = "has space"
+	var ve *ValidationError
+	if err := Validate(d); !errors.As(err, &ve) || ve.Field != "token" {
+		t.Fatalf("bad hms token: %v", err)
 	}
 }

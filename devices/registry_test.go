@@ -186,10 +186,10 @@ func TestRemoveToken(t *testing.T) {
 		t.Fatalf("RemoveToken(unknown) = %v", err)
 	}
 	var ve *ValidationError
-	if _, err := r.RemoveToken(bg, "hms", "x"); !errors.As(err, &ve) || ve.Field != "platform" {
+	if _, err := r.RemoveToken(bg, "webos", "x"); !errors.As(err, &ve) || ve.Field != "platform" {
 		t.Fatalf("RemoveToken(unknown platform) = %v", err)
 	}
-	if _, err := r.FindByToken(bg, "hms", "x"); !errors.As(err, &ve) {
+	if _, err := r.FindByToken(bg, "webos", "x"); !errors.As(err, &ve) {
 		t.Fatalf("FindByToken(unknown platform) = %v", err)
 	}
 }

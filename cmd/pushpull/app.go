@@ -11,7 +11,9 @@ import (
 
 	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/hub"
+	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/gateway/token"
+	"github.com/pushpull/pushpull/providers"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web"
 	"github.com/pushpull/pushpull/web/api"
@@ -29,6 +31,8 @@ type app struct {
 	queue   *queue.Queue
 	devices *devices.Registry
 	hub     *hub.Hub
+	provs   []providers.Provider
+	push    *push.Service
 	tokens  *token.Issuer
 	keys    *api.Keys
 	metrics *metrics.Metrics
@@ -80,6 +84,21 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		return nil, fmt.Errorf("live: %w", err)
 	}
 
+	if a.provs, err = buildProviders(context.Background(), cfg, log); err != nil {
+		return nil, err
+	}
+	if len(a.provs) == 0 {
+		log.Warn("no [[apns.app]], [[fcm.app]] or [[hms.app]] configured: pushes are accepted and dead-lettered (no provider)")
+	}
+	if a.push, err = push.New(a.queue, a.devices, a.provs, push.Options{
+		Workers: cfg.Push.Workers, LeaseBatch: cfg.Push.LeaseBatch,
+		SendTimeout: cfg.Push.SendTimeout.Duration, DefaultExpiry: cfg.Push.DefaultExpiry.Duration,
+		FeedbackURL: cfg.Push.FeedbackURL, FeedbackSecret: []byte(cfg.Push.FeedbackSecret),
+		Logger: log.With("component", "push"),
+	}); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+
 	if len(cfg.API.Keys) == 0 {
 		f := filepath.Join(cfg.Server.DataDir, "api_key")
 		k, created, err := generatedSecret(f)
@@ -129,7 +148,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 
 	a.keys = api.NewKeys(cfg.API.Keys)
 	apiSrv := &api.Server{
-		Queue: a.queue, Devices: a.devices, Tokens: a.tokens, Logger: log,
+		Queue: a.queue, Devices: a.devices, Push: a.push, Tokens: a.tokens, Logger: log,
 		Limits: api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, MaxItems: cfg.API.MaxItems, MaxRecipients: cfg.API.MaxRecipients},
 	}
 	apiSrv.Register(a.web.API.Group("/api/v1", api.RequireKey(a.keys)))
@@ -149,6 +168,9 @@ func (a *app) ready() error {
 // start binds the listeners and begins serving.
 func (a *app) start() error {
 	if err := a.web.Listen(); err != nil {
+		return err
+	}
+	if err := a.push.Start(); err != nil {
 		return err
 	}
 	a.errc = a.web.Serve()
@@ -171,6 +193,16 @@ func (a *app) close(ctx context.Context) {
 		if err := a.web.Shutdown(ctx); err != nil {
 			a.log.Warn("listeners did not stop cleanly", "err", err)
 		}
+	}
+	if a.push != nil {
+		// In-flight sends finish within ctx; what does not stays leased and
+		// is due again after the restart (at-least-once).
+		if err := a.push.Stop(ctx); err != nil {
+			a.log.Warn("dispatcher did not drain", "err", err)
+		}
+	}
+	for _, p := range a.provs {
+		p.Close()
 	}
 	if a.queue != nil {
 		if err := a.queue.Close(); err != nil {

@@ -51,6 +51,7 @@ type Config struct {
 	Push    PushConfig    `toml:"push"`
 	APNs    APNsConfig    `toml:"apns"`
 	FCM     FCMConfig     `toml:"fcm"`
+	HMS     HMSConfig     `toml:"hms"`
 }
 
 // ServerConfig is the [server] section.
@@ -165,6 +166,26 @@ type FCMApp struct {
 	ProjectID       string `toml:"project_id"`
 }
 
+// HMSConfig is the [hms] section with its [[hms.app]] entries (Huawei Push Kit).
+type HMSConfig struct {
+	Endpoint    string   `toml:"endpoint"`
+	TokenURL    string   `toml:"token_url"`
+	Concurrency int      `toml:"concurrency"`
+	Timeout     Duration `toml:"timeout"`
+	Apps        []HMSApp `toml:"app"`
+}
+
+// HMSApp is one [[hms.app]] entry.
+type HMSApp struct {
+	ID               string `toml:"id"`
+	HMSAppID         string `toml:"hms_app_id"`
+	ClientID         string `toml:"client_id"`
+	ClientSecret     string `toml:"client_secret"`
+	ClientSecretFile string `toml:"client_secret_file"`
+	HighUrgency      bool   `toml:"high_urgency"`
+	BadgeClass       string `toml:"badge_class"`
+}
+
 func defaultConfig() Config {
 	return Config{
 		Server: ServerConfig{DataDir: "./data", ShutdownTimeout: dur(10 * time.Second)},
@@ -193,6 +214,7 @@ func defaultConfig() Config {
 		},
 		APNs: APNsConfig{Concurrency: 256, Timeout: dur(10 * time.Second)},
 		FCM:  FCMConfig{Concurrency: 100, Timeout: dur(10 * time.Second)},
+		HMS:  HMSConfig{Concurrency: 100, Timeout: dur(10 * time.Second)},
 	}
 }
 
@@ -404,7 +426,7 @@ func (c *Config) validate() error {
 		{"live.queue_size", int64(c.Live.QueueSize)}, {"queue.max_attempts", int64(c.Queue.MaxAttempts)},
 		{"queue.dead_max", int64(c.Queue.DeadMax)}, {"push.workers", int64(c.Push.Workers)},
 		{"push.lease_batch", int64(c.Push.LeaseBatch)}, {"apns.concurrency", int64(c.APNs.Concurrency)},
-		{"fcm.concurrency", int64(c.FCM.Concurrency)},
+		{"fcm.concurrency", int64(c.FCM.Concurrency)}, {"hms.concurrency", int64(c.HMS.Concurrency)},
 	} {
 		if p.v <= 0 {
 			return &ConfigError{Key: p.key, Message: "must be positive"}

@@ -6,6 +6,7 @@
 //	pushpull version                   print the version
 //	pushpull compact [--config FILE] [--out FILE]
 //	                                   rewrite the database offline
+//	pushpull demo                      the push pipeline against in-process fake APNs and FCM
 //	pushpull token --user 42           mint a client token (via the publisher API)
 //	pushpull send event|push ...       publish from the shell (via the publisher API)
 package main
@@ -13,6 +14,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -80,6 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "pushpull", versionString())
 	case "compact":
 		err = runCompact(args, stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args)
+		if errors.Is(err, flag.ErrHelp) {
+			err = nil
+		}
 	case "token":
 		err = runToken(ctx, args, stdout, stderr)
 	case "send":

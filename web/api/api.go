@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web/apierr"
@@ -18,6 +19,7 @@ import (
 type Server struct {
 	Queue   *queue.Queue
 	Devices *devices.Registry
+	Push    *push.Service
 	Tokens  *token.Issuer
 	Limits  Limits
 	Logger  *slog.Logger
@@ -34,6 +36,9 @@ func (s *Server) Register(g *echo.Group) {
 	}
 	s.registerDevices(g)
 	s.registerQueue(g)
+	if s.Push != nil {
+		RegisterPush(g, s.Push, s.Limits, s.Logger)
+	}
 }
 
 // MapError maps the domain errors of queue and devices to API errors; it
