@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/hub"
+	"github.com/pushpull/pushpull/gateway/live"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/providers"
@@ -33,6 +35,7 @@ type app struct {
 	hub     *hub.Hub
 	provs   []providers.Provider
 	push    *push.Service
+	live    *live.Service
 	tokens  *token.Issuer
 	keys    *api.Keys
 	metrics *metrics.Metrics
@@ -94,9 +97,20 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		Workers: cfg.Push.Workers, LeaseBatch: cfg.Push.LeaseBatch,
 		SendTimeout: cfg.Push.SendTimeout.Duration, DefaultExpiry: cfg.Push.DefaultExpiry.Duration,
 		FeedbackURL: cfg.Push.FeedbackURL, FeedbackSecret: []byte(cfg.Push.FeedbackSecret),
-		Logger: log.With("component", "push"),
+		// Presence comes from the live service, built next.
+		IsOnline: func(user string) bool { return a.live != nil && a.live.IsOnline(user) },
+		Logger:   log.With("component", "push"),
 	}); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
+	}
+
+	if a.live, err = live.New(live.Options{
+		WatchTTL:           cfg.Live.WatchTTL.Duration,
+		MaxConnsPerUser:    cfg.Client.MaxConnsPerUser,
+		DefaultEventExpiry: cfg.Live.EventExpiry.Duration,
+		Logger:             log.With("component", "live"),
+	}, a.hub, a.push); err != nil {
+		return nil, fmt.Errorf("live: %w", err)
 	}
 
 	if len(cfg.API.Keys) == 0 {
@@ -148,11 +162,15 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 
 	a.keys = api.NewKeys(cfg.API.Keys)
 	apiSrv := &api.Server{
-		Queue: a.queue, Devices: a.devices, Push: a.push, Tokens: a.tokens, Logger: log,
+		Queue: a.queue, Devices: a.devices, Push: a.push, Live: a.live, Tokens: a.tokens, Logger: log,
+		ClientURL: clientURL(cfg.Client), PingInterval: cfg.Client.PingInterval.Duration,
 		Limits: api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, MaxItems: cfg.API.MaxItems, MaxRecipients: cfg.API.MaxRecipients},
 	}
 	apiSrv.Register(a.web.API.Group("/api/v1", api.RequireKey(a.keys)))
 	client.RegisterDevices(a.web.Client.Group(""), a.devices, a.tokens, client.DevicesOptions{})
+	client.RegisterLive(a.web.Client, a.live, a.tokens, client.LiveOptions{
+		AllowedOrigins: cfg.Client.AllowedOrigins, PingInterval: cfg.Client.PingInterval.Duration,
+	})
 	static.Register(a.web.Client)
 	return a, nil
 }
@@ -189,6 +207,9 @@ func (a *app) close(ctx context.Context) {
 		a.hub.CloseAll(1012, "server restart")
 		a.hub.Close()
 	}
+	if a.live != nil {
+		a.live.Close()
+	}
 	if a.web != nil {
 		if err := a.web.Shutdown(ctx); err != nil {
 			a.log.Warn("listeners did not stop cleanly", "err", err)
@@ -220,4 +241,24 @@ func (a *app) close(ctx context.Context) {
 		}
 		a.db = nil
 	}
+}
+
+// clientURL is the client listener's URL as clients see it: public_url,
+// or derived from the listen address.
+func clientURL(c ClientConfig) string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

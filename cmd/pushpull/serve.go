@@ -87,12 +87,13 @@ func parseServeFlags(name string, args []string, stderr io.Writer) (string, erro
 	return *cfgPath, nil
 }
 
-// environ is the process environment without PUSHPULL_CONFIG, which names
-// the file rather than a key in it.
+// environ is the process environment without the PUSHPULL_ variables that
+// are not configuration keys: PUSHPULL_CONFIG (the file) and PUSHPULL_KEY
+// (the API key the token and send commands present).
 func environ() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PUSHPULL_CONFIG=") {
+		if !strings.HasPrefix(kv, "PUSHPULL_CONFIG=") && !strings.HasPrefix(kv, "PUSHPULL_KEY=") {
 			out = append(out, kv)
 		}
 	}

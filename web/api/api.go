@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/gateway/live"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/queue"
@@ -20,9 +22,14 @@ type Server struct {
 	Queue   *queue.Queue
 	Devices *devices.Registry
 	Push    *push.Service
+	Live    *live.Service
 	Tokens  *token.Issuer
 	Limits  Limits
 	Logger  *slog.Logger
+	// ClientURL is where clients reach the client listener, for
+	// GET /api/v1/config; PingInterval is what it tells them.
+	ClientURL    string
+	PingInterval time.Duration
 }
 
 // Register adds every /api/v1 route to g, which must already require an
@@ -38,6 +45,9 @@ func (s *Server) Register(g *echo.Group) {
 	s.registerQueue(g)
 	if s.Push != nil {
 		RegisterPush(g, s.Push, s.Limits, s.Logger)
+	}
+	if s.Live != nil {
+		s.registerLive(g)
 	}
 }
 

@@ -373,13 +373,15 @@
       this._retry(false);
     }
 
-    async _poll(gen) {
+    async _poll(gen, held) {
       const short = this._mode === "poll";
+      // The first request of a long-polling session answers at once, so the
+      // client knows it is online (and resumes) without a 40 s hold.
       const ctl = typeof AbortController === "function" ? new AbortController() : null;
       this._abort = ctl;
       let res;
       try {
-        res = await fetch(this._url("/sub/poll", { since: this.lastId, wait: short ? 0 : 40 }), {
+        res = await fetch(this._url("/sub/poll", { since: this.lastId, wait: short || !held ? 0 : 40 }), {
           headers: { Authorization: "Bearer " + this.token },
           signal: ctl ? ctl.signal : undefined,
           cache: "no-store",
@@ -417,7 +419,7 @@
       }
       const delay = short ? this._schedule.next(events.length > 0, body.next_poll_in) : 0;
       this._later(() => {
-        if (gen === this._gen) this._poll(gen);
+        if (gen === this._gen) this._poll(gen, true);
       }, delay);
     }
 

@@ -10,11 +10,11 @@ import { join } from "node:path";
 import net from "node:net";
 import { chromium } from "playwright-core";
 
-const BIN = process.env.PUSHPULL_BIN;
-const OUT = process.env.PUSHPULL_ARTIFACTS || join(process.cwd(), "out");
+const BIN = process.env.GATEWAY_BIN;
+const OUT = process.env.GATEWAY_ARTIFACTS || join(process.cwd(), "out");
 const KEY = "browser-test-key-0123456789";
 const SECRET = "browser-test-jwt-secret-0123456789abcdef";
-assert.ok(BIN, "PUSHPULL_BIN must name the pushpull binary");
+assert.ok(BIN, "GATEWAY_BIN must name the pushpull binary");
 mkdirSync(OUT, { recursive: true });
 
 function freePort() {

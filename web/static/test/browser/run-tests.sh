@@ -12,6 +12,6 @@ cd "$here"
 if [ ! -d node_modules/playwright-core ]; then
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
-export PUSHPULL_BIN="$tmp/pushpull"
-export PUSHPULL_ARTIFACTS="$root/.ci/out"
+export GATEWAY_BIN="$tmp/pushpull"
+export GATEWAY_ARTIFACTS="$root/.ci/out"
 node --test --test-concurrency=1 browser.test.mjs
