@@ -16,6 +16,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/gateway/hub"
+	"github.com/pushpull/pushpull/gateway/live"
+	"github.com/pushpull/pushpull/gateway/push"
+	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web/apierr"
 )
@@ -38,7 +42,7 @@ func newTestAPI(t *testing.T) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := queue.Open(db, queue.Options{})
+	q, err := queue.Open(db, queue.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +51,23 @@ func newTestAPI(t *testing.T) *testAPI {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := &Server{Queue: q, Devices: reg, Logger: log}
+	h, err := hub.New(hub.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := push.New(q, reg, nil, push.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, err := live.New(live.Options{}, h, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := token.New(token.Options{Secret: []byte(strings.Repeat("j", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Queue: q, Devices: reg, Push: ps, Live: lv, Tokens: tokens, Logger: log, ClientURL: "https://push.example.com"}
 	e := echo.New()
 	e.HTTPErrorHandler = apierr.Handler(log, MapError)
 	e.Use(middleware.BodyLimit("1M"))
@@ -55,6 +75,8 @@ func newTestAPI(t *testing.T) *testAPI {
 	hs := httptest.NewServer(e)
 	t.Cleanup(func() {
 		hs.Close()
+		lv.Close()
+		h.Close()
 		q.Close()
 		reg.Close()
 		db.Close()
