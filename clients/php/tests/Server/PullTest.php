@@ -67,7 +67,7 @@ final class PullTest extends ServerTestCase
         $this->assertTrue($this->endpoint('POST /api/v1/watch', fn () => PullWatch::add($u1, $tag)));
         PullWatch::add($u2, $tag, false, 600);
 
-        $this->assertSame([(string) $u1 => (string) $u1, (string) $u2 => (string) $u2], $this->sorted($this->endpoint('GET /api/v1/watch/{tag}', fn () => PullWatch::getUserList($tag))));
+        $this->assertSame($this->sorted([(string) $u1 => (string) $u1, (string) $u2 => (string) $u2]), $this->sorted($this->endpoint('GET /api/v1/watch/{tag}', fn () => PullWatch::getUserList($tag))));
 
         $this->assertTrue($this->endpoint('POST /api/v1/watch/extend', fn () => PullWatch::extend($u1, $tag)));
         $this->assertSame([$tag => true, 'NOT_WATCHED' => false], PullWatch::extend($u1, [$tag, 'NOT_WATCHED']));
