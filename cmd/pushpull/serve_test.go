@@ -131,9 +131,15 @@ func TestServeDefaultsHealthAndGracefulStop(t *testing.T) {
 
 func runMain(t *testing.T, dir string, env ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return runMainArgs(t, dir, nil, env...)
+}
+
+// runMainArgs runs main() in a child process with args, in dir.
+func runMainArgs(t *testing.T, dir string, args []string, env ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), append([]string{"PUSHPULL_TEST_MAIN=1"}, env...)...)
 	out, err := cmd.CombinedOutput()
@@ -181,4 +187,48 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 	if code := run(context.Background(), []string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
 		t.Fatalf("unknown command: code %d err %q", code, errb.String())
 	}
+}
+
+// The demo runs the whole push pipeline against the in-process fakes: both
+// fakes must receive the push and the job states must say delivered.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts fakes and a gateway")
+	}
+	out, code := runMainArgs(t, t.TempDir(), []string{"demo"})
+	if code != 0 {
+		t.Fatalf("demo exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"-> 202", "fake APNs received POST /3/device/", "fake FCM received for project", `"delivered":2`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// compact rewrites the database of a stopped gateway and keeps the old file.
+func TestCompact(t *testing.T) {
+	dir := t.TempDir()
+	p := startGateway(t, dir)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, "pushpull stopped")
+	p.cmd.Wait()
+	out, code := runMainArgs(t, dir, []string{"compact"})
+	if code != 0 || !strings.Contains(out, "compacted") {
+		t.Fatalf("compact: %d %s", code, out)
+	}
+	for _, f := range []string{"data/pushpull.db", "data/pushpull.db.bak"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The compacted file serves again.
+	p = startGateway(t, dir)
+	res, err := http.Get("http://" + p.api + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz after compact: %v %v", res, err)
+	}
+	res.Body.Close()
 }
