@@ -41,6 +41,7 @@ func (s *Server) Register(g *echo.Group) {
 	if s.Limits == (Limits{}) {
 		s.Limits = DefaultLimits
 	}
+	s.registerOpenAPI(g)
 	s.registerDevices(g)
 	s.registerQueue(g)
 	if s.Push != nil {
