@@ -61,3 +61,36 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatalf("served document: %d", code)
 	}
 }
+
+// Every publisher route refuses a request without a valid key, in the
+// documented shape, before looking at the request.
+func TestEveryRouteNeedsTheKey(t *testing.T) {
+	a := newTestAPI(t)
+	param := regexp.MustCompile(`:[a-z_]+`)
+	n := 0
+	for _, r := range a.e.Routes() {
+		if !strings.HasPrefix(r.Path, "/api/v1/") || r.Method == "echo_route_not_found" {
+			continue
+		}
+		for _, key := range []string{"", "wrong-key-0123456789"} {
+			req, _ := http.NewRequest(r.Method, a.url+param.ReplaceAllString(r.Path, "x"), strings.NewReader("{}"))
+			if key != "" {
+				req.Header.Set("X-API-Key", key)
+			}
+			res, err := a.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			_ = json.NewDecoder(res.Body).Decode(&m)
+			res.Body.Close()
+			if c, _ := errField(m); res.StatusCode != 401 || c != "unauthenticated" {
+				t.Errorf("%s %s with key %q: %d %v", r.Method, r.Path, key, res.StatusCode, m)
+			}
+			n++
+		}
+	}
+	if n < 30 {
+		t.Fatalf("checked only %d requests", n)
+	}
+}
