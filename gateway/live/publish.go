@@ -57,14 +57,17 @@ func withServerTime(extra json.RawMessage, now time.Time) json.RawMessage {
 	b.WriteString(`","server_time_unix":`)
 	b.WriteString(strconv.FormatFloat(float64(now.UnixMilli())/1000, 'f', -1, 64))
 	trimmed := strings.TrimSpace(string(extra))
-	if len(trimmed) > 2 && trimmed[0] == '{' {
+	inner := ""
+	if len(trimmed) >= 2 && trimmed[0] == '{' {
+		inner = strings.TrimSpace(trimmed[1 : len(trimmed)-1])
+	}
+	if inner != "" {
 		// The backend's keys go last: on a duplicate key JSON parsers keep the
 		// last one, so a backend may set its own server_time.
 		b.WriteByte(',')
-		b.WriteString(trimmed[1:])
-	} else {
-		b.WriteByte('}')
+		b.WriteString(inner)
 	}
+	b.WriteByte('}')
 	return json.RawMessage(b.String())
 }
 
@@ -142,11 +145,12 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 				s.awaitAcks(mid, online, late, e.AckTimeout)
 			}
 			req.Users, req.WhenOnline = offline, "send"
+		} else if req.WhenOnline == "" || req.WhenOnline == "skip" {
+			// Online is decided here, from the same publish that reached
+			// them, not left to the push service's view of presence.
+			req.Users, req.WhenOnline = offline, "send"
 		} else {
 			req.Users = users
-			if req.WhenOnline == "" {
-				req.WhenOnline = "skip"
-			}
 		}
 		if len(req.Users) > 0 {
 			reqs = append(reqs, req)

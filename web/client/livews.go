@@ -45,8 +45,27 @@ type wsTransport struct {
 }
 
 func (t *wsTransport) WriteFrame(ctx context.Context, frame []byte) error {
-	return t.c.Write(ctx, websocket.MessageText, frame)
+	// coder/websocket drops the TCP connection as soon as a write's context
+	// is cancelled. The hub cancels the write in flight when it closes a
+	// connection, which would race the close frame (4001, 4008, 1012...)
+	// off the wire. So a cancel only ends the write if it is still stuck
+	// after closeGrace (a slow or dead peer); the deadline applies as is.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+			return
+		}
+		time.AfterFunc(closeGrace, cancel)
+	})
+	defer stop()
+	return t.c.Write(wctx, websocket.MessageText, frame)
 }
+
+// closeGrace is how long a write in flight may finish after the hub closed
+// the connection, so that the close frame can follow it.
+const closeGrace = time.Second
 
 // Close starts the closing handshake without waiting for the peer: the
 // hub must never block on a client.
@@ -93,20 +112,14 @@ func (h *liveHandlers) ws(c echo.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.pinger(ctx, conn, hc)
-	go func() {
-		// End the read loop when the hub closes the connection (slow
-		// consumer, shutdown, token expiry).
-		select {
-		case <-hc.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	// When the hub closes the connection, the transport's Close runs the
+	// close handshake, which ends the read below; cancelling the read
+	// instead would drop the TCP connection before the close frame.
 	bad := 0
 	for {
 		typ, b, err := conn.Read(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if code, _ := hc.CloseCode(); code == 0 {
 				code := int(websocket.CloseStatus(err))
 				if code <= 0 {
 					code = int(websocket.StatusGoingAway)
@@ -167,7 +180,9 @@ func (h *liveHandlers) pinger(ctx context.Context, conn *websocket.Conn, hc *hub
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				hc.Close(int(websocket.StatusGoingAway), "ping timeout")
+				// The peer is gone: no close handshake to wait for. The
+				// read loop sees the error and closes the hub connection.
+				conn.CloseNow()
 				return
 			}
 		}
