@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,6 +173,20 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		AllowedOrigins: cfg.Client.AllowedOrigins, PingInterval: cfg.Client.PingInterval.Duration,
 	})
 	static.Register(a.web.Client)
+	if cfg.Demo.Enabled {
+		log.Warn("[demo] enabled: anyone reaching the client listener can mint tokens and send events as any user; development only")
+		static.RegisterDemo(a.web.Client, static.DemoDeps{
+			Mint: func(user string) (string, error) {
+				t, _, err := a.tokens.Mint(user, 0, nil, "web")
+				return t, err
+			},
+			Send: func(ctx context.Context, user, text string) error {
+				params, _ := json.Marshal(map[string]string{"text": text})
+				_, err := a.live.Publish(ctx, []live.Event{{Users: []string{user}, ModuleID: "demo", Command: "message", Params: params}})
+				return err
+			},
+		})
+	}
 	return a, nil
 }
 

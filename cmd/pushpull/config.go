@@ -52,6 +52,12 @@ type Config struct {
 	APNs    APNsConfig    `toml:"apns"`
 	FCM     FCMConfig     `toml:"fcm"`
 	HMS     HMSConfig     `toml:"hms"`
+	Demo    DemoConfig    `toml:"demo"`
+}
+
+// DemoConfig is the [demo] section.
+type DemoConfig struct {
+	Enabled bool `toml:"enabled"`
 }
 
 // ServerConfig is the [server] section.
