@@ -7,6 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pushpull/pushpull/gateway/push"
+
 	"github.com/pushpull/pushpull/web/apierr"
 )
 
@@ -29,6 +31,8 @@ type QueueStats struct {
 	Retried   uint64 `json:"retried"`
 	Expired   uint64 `json:"expired"`
 	DeadTotal uint64 `json:"dead_total"`
+	// Providers are per-provider answer counters and breaker state.
+	Providers []push.ProviderStats `json:"providers"`
 }
 
 func (s *Server) queueStats(c echo.Context) error {
@@ -40,7 +44,19 @@ func (s *Server) queueStats(c echo.Context) error {
 		Due: st.Due, Deferred: st.Deferred, InFlight: st.InFlight, Dead: st.Dead,
 		OldestDueAgeSeconds: st.OldestDueAge.Seconds(),
 		Delivered:           st.Delivered, Retried: st.Retried, Expired: st.Expired, DeadTotal: st.DeadTotal,
+		Providers: s.providerStats(),
 	})
+}
+
+func (s *Server) providerStats() []push.ProviderStats {
+	if s.Push == nil {
+		return []push.ProviderStats{}
+	}
+	ps := s.Push.ProviderStats()
+	if ps == nil {
+		ps = []push.ProviderStats{}
+	}
+	return ps
 }
 
 // DeadLetter is one dead job as the API shows it.
