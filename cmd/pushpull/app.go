@@ -157,6 +157,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	a.metrics.WatchQueue(a.queue)
 	a.metrics.WatchDB(a.db)
 	a.metrics.WatchHub(a.hub)
+	a.metrics.WatchPush(a.push.ProviderStats)
 	a.web.API.Use(a.metrics.Middleware("api"))
 	a.web.Client.Use(a.metrics.Middleware("client"))
 	a.web.API.GET("/metrics", a.metrics.Handler())

@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/gateway/hub"
+	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/queue"
 )
 
@@ -87,6 +88,11 @@ func (m *Metrics) WatchHub(h *hub.Hub) {
 	m.Registry.MustRegister(&hubCollector{h: h})
 }
 
+// WatchPush exports the dispatcher's per-provider answer counters.
+func (m *Metrics) WatchPush(stats func() []push.ProviderStats) {
+	m.Registry.MustRegister(&pushCollector{stats: stats})
+}
+
 // WatchDB exports the database file size and bbolt's commit statistics.
 func (m *Metrics) WatchDB(db *bolt.DB) {
 	m.Registry.MustRegister(&dbCollector{db: db})
@@ -103,6 +109,9 @@ var (
 	histEvents  = prometheus.NewDesc(ns+"_history_events", "Events kept in history for resume and polling.", nil, nil)
 	histBytes   = prometheus.NewDesc(ns+"_history_bytes", "Estimated memory used by history.", nil, nil)
 	hubDropped  = prometheus.NewDesc(ns+"_events_dropped_total", "Events dropped by reason (slow_consumer: connection cut; expired, evicted: left history).", []string{"reason"}, nil)
+
+	pushResults = prometheus.NewDesc(ns+"_pushes_total", "Provider answers by platform and result (delivered, retry, token_invalid, rejected, paused).", []string{"platform", "result"}, nil)
+	pushPaused  = prometheus.NewDesc(ns+"_provider_paused", "1 while the circuit breaker holds a provider back.", []string{"platform"}, nil)
 
 	dbSize      = prometheus.NewDesc(ns+"_db_file_bytes", "Size of the bbolt database file.", nil, nil)
 	dbCommits   = prometheus.NewDesc(ns+"_db_commits_total", "bbolt write transactions committed.", nil, nil)
@@ -151,6 +160,26 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(hubDropped, prometheus.CounterValue, float64(st.SlowClosed), "slow_consumer")
 	ch <- prometheus.MustNewConstMetric(hubDropped, prometheus.CounterValue, float64(st.Expired), "expired")
 	ch <- prometheus.MustNewConstMetric(hubDropped, prometheus.CounterValue, float64(st.Evicted), "evicted")
+}
+
+type pushCollector struct{ stats func() []push.ProviderStats }
+
+func (c *pushCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pushResults
+	ch <- pushPaused
+}
+
+func (c *pushCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.stats() {
+		for res, v := range map[string]uint64{"delivered": p.Delivered, "retry": p.Retried, "token_invalid": p.TokenInvalid, "rejected": p.Rejected, "paused": p.Paused} {
+			ch <- prometheus.MustNewConstMetric(pushResults, prometheus.CounterValue, float64(v), p.Platform, res)
+		}
+		paused := 0.0
+		if p.PausedUntil != nil && time.Now().Before(*p.PausedUntil) {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(pushPaused, prometheus.GaugeValue, paused, p.Platform)
+	}
 }
 
 type dbCollector struct{ db *bolt.DB }

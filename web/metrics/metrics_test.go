@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/gateway/hub"
+	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/queue"
 )
 
@@ -41,6 +42,9 @@ func TestScrapeShowsComponentState(t *testing.T) {
 	m.WatchQueue(q)
 	m.WatchHub(h)
 	m.WatchDB(db)
+	m.WatchPush(func() []push.ProviderStats {
+		return []push.ProviderStats{{Platform: "apns", Delivered: 7, TokenInvalid: 1}}
+	})
 	e := echo.New()
 	e.Use(m.Middleware("api"))
 	e.GET("/metrics", m.Handler())
@@ -71,6 +75,9 @@ func TestScrapeShowsComponentState(t *testing.T) {
 		`pushpull_db_file_bytes `,
 		`pushpull_db_commits_total `,
 		`go_goroutines `,
+		`pushpull_pushes_total{platform="apns",result="delivered"} 7`,
+		`pushpull_pushes_total{platform="apns",result="token_invalid"} 1`,
+		`pushpull_provider_paused{platform="apns"} 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %q", want)
