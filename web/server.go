@@ -108,6 +108,10 @@ func (s *Server) newEcho(name string, bodyLimit int64) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	// The peer address, never X-Forwarded-For/X-Real-IP: those are set by
+	// the client unless a trusted proxy is in front, and rate limits and
+	// logs key on this address.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = apierr.Handler(s.o.Logger, s.o.Mappers...)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(accessLog(s.o.Logger.With("listener", name)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/labstack/echo/v4"
 	"io"
 	"log/slog"
 	"net"
@@ -83,5 +84,31 @@ func TestListenPortTaken(t *testing.T) {
 	var le *ListenError
 	if !errors.As(err, &le) || le.Listener != "api" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A client cannot choose the address rate limits and logs see.
+func TestRealIPIgnoresForwardedHeaders(t *testing.T) {
+	s, err := New(Options{APIAddr: "127.0.0.1:0", ClientAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Client.GET("/ip", func(c echo.Context) error { return c.String(200, c.RealIP()) })
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	defer s.Shutdown(context.Background())
+	req, _ := http.NewRequest("GET", "http://"+s.ClientAddr()+"/ip", nil)
+	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	req.Header.Set("X-Real-IP", "6.6.6.6")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "127.0.0.1" {
+		t.Fatalf("RealIP = %q", b)
 	}
 }
