@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
+	"github.com/labstack/echo/v4"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
@@ -21,6 +23,7 @@ import (
 	"github.com/pushpull/pushpull/web"
 	"github.com/pushpull/pushpull/web/api"
 	"github.com/pushpull/pushpull/web/apierr"
+	"github.com/pushpull/pushpull/web/bitrix"
 	"github.com/pushpull/pushpull/web/client"
 	"github.com/pushpull/pushpull/web/metrics"
 	"github.com/pushpull/pushpull/web/static"
@@ -37,6 +40,7 @@ type app struct {
 	provs   []providers.Provider
 	push    *push.Service
 	live    *live.Service
+	bitrix  *bitrix.Server
 	tokens  *token.Issuer
 	keys    *api.Keys
 	metrics *metrics.Metrics
@@ -174,6 +178,29 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		AllowedOrigins: cfg.Client.AllowedOrigins, PingInterval: cfg.Client.PingInterval.Duration,
 	})
 	static.Register(a.web.Client)
+	if cfg.Bitrix.Enabled {
+		bxURL := cfg.Bitrix.PublicURL
+		if bxURL == "" {
+			bxURL = clientURL(cfg.Client)
+		}
+		zero := time.Duration(0)
+		if cfg.Bitrix.TextZeroExpiryLive {
+			zero = -1
+		}
+		a.bitrix, err = bitrix.Register(a.web.API, a.web.Client, bitrix.Deps{
+			Hub: a.hub, ConfigMiddleware: []echo.MiddlewareFunc{api.RequireKey(a.keys)},
+		}, bitrix.Options{
+			SignatureKey: cfg.Bitrix.SignatureKey, SignatureAlgo: cfg.Bitrix.SignatureAlgo,
+			MaxPayload: cfg.Bitrix.MaxPayload, MaxMessagesPerRequest: cfg.Bitrix.MaxMessagesPerRequest,
+			MaxChannelsPerMessage: cfg.Bitrix.MaxChannelsPerMessage, MaxConnsPerChannel: cfg.Bitrix.MaxConnsPerChannel,
+			MessageTTL: cfg.Bitrix.MessageTTL.Duration, TextZeroExpiry: zero, PollHold: cfg.Bitrix.PollHold.Duration,
+			PublicURL: bxURL, ServerVersion: cfg.Bitrix.ServerVersion,
+			AllowedOrigins: cfg.Bitrix.AllowedOrigins, Logger: log.With("component", "bitrix"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bitrix: %w", err)
+		}
+	}
 	if cfg.Demo.Enabled {
 		log.Warn("[demo] enabled: anyone reaching the client listener can mint tokens and send events as any user; development only")
 		static.RegisterDemo(a.web.Client, static.DemoDeps{
@@ -216,6 +243,10 @@ func (a *app) start() error {
 func (a *app) close(ctx context.Context) {
 	if a.web != nil {
 		a.web.Drain()
+	}
+	if a.bitrix != nil {
+		// Bitrix clients reconnect after pull/server_restart with a delay.
+		a.bitrix.AnnounceRestart(ctx)
 	}
 	if a.hub != nil {
 		// Live clients reconnect (to this process after a restart, or to

@@ -53,6 +53,25 @@ type Config struct {
 	FCM     FCMConfig     `toml:"fcm"`
 	HMS     HMSConfig     `toml:"hms"`
 	Demo    DemoConfig    `toml:"demo"`
+	Bitrix  BitrixConfig  `toml:"bitrix"`
+}
+
+// BitrixConfig is the [bitrix] section: the Bitrix push server protocols.
+type BitrixConfig struct {
+	Enabled               bool     `toml:"enabled"`
+	SignatureKey          string   `toml:"signature_key"`
+	SignatureKeyFile      string   `toml:"signature_key_file"`
+	SignatureAlgo         string   `toml:"signature_algo"`
+	MaxPayload            int64    `toml:"max_payload"`
+	MaxMessagesPerRequest int      `toml:"max_messages_per_request"`
+	MaxChannelsPerMessage int      `toml:"max_channels_per_message"`
+	MaxConnsPerChannel    int      `toml:"max_conns_per_channel"`
+	MessageTTL            Duration `toml:"message_ttl"`
+	TextZeroExpiryLive    bool     `toml:"text_zero_expiry_live_only"`
+	PollHold              Duration `toml:"poll_hold"`
+	PublicURL             string   `toml:"public_url"`
+	ServerVersion         int      `toml:"server_version"`
+	AllowedOrigins        []string `toml:"allowed_origins"`
 }
 
 // DemoConfig is the [demo] section.
@@ -221,6 +240,11 @@ func defaultConfig() Config {
 		APNs: APNsConfig{Concurrency: 256, Timeout: dur(10 * time.Second)},
 		FCM:  FCMConfig{Concurrency: 100, Timeout: dur(10 * time.Second)},
 		HMS:  HMSConfig{Concurrency: 100, Timeout: dur(10 * time.Second)},
+		Bitrix: BitrixConfig{
+			SignatureAlgo: "sha1", MaxPayload: 1 << 20, MaxMessagesPerRequest: 100,
+			MaxChannelsPerMessage: 100, MaxConnsPerChannel: 100, MessageTTL: dur(24 * time.Hour),
+			PollHold: dur(40 * time.Second), ServerVersion: 4, AllowedOrigins: []string{},
+		},
 	}
 }
 
@@ -380,6 +404,13 @@ func (c *Config) resolveSecrets(base string) error {
 			return err
 		}
 		c.Push.FeedbackSecret = s
+	}
+	if c.Bitrix.SignatureKeyFile != "" {
+		s, err := readSecretFile("bitrix.signature_key_file", c.Bitrix.SignatureKeyFile, base)
+		if err != nil {
+			return err
+		}
+		c.Bitrix.SignatureKey = s
 	}
 	for i := range c.APNs.Apps {
 		a := &c.APNs.Apps[i]
