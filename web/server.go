@@ -35,6 +35,10 @@ type Options struct {
 	// Ready is consulted by /readyz besides the server's own state; it
 	// returns an error when a dependency (the DB) cannot serve.
 	Ready func() error
+	// TrustedProxies are the CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed for the client address (rate limits,
+	// logs). Empty: the peer address, always.
+	TrustedProxies []string
 	// Mappers turn domain errors into API errors (see apierr.From).
 	Mappers []apierr.Mapper
 	Version string
@@ -66,6 +70,11 @@ func (o Options) Validate() error {
 	}
 	if o.MaxBodyBytes < 0 {
 		return errors.New("api.max_body_bytes: must not be negative")
+	}
+	for _, c := range o.TrustedProxies {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			return fmt.Errorf("server.trusted_proxies: %q is not a CIDR (e.g. 10.0.0.0/8, 127.0.0.1/32)", c)
+		}
 	}
 	return nil
 }
@@ -110,8 +119,16 @@ func (s *Server) newEcho(name string, bodyLimit int64) *echo.Echo {
 	e.HidePort = true
 	// The peer address, never X-Forwarded-For/X-Real-IP: those are set by
 	// the client unless a trusted proxy is in front, and rate limits and
-	// logs key on this address.
+	// logs key on this address. Configured proxies may speak for clients.
 	e.IPExtractor = echo.ExtractIPDirect()
+	if len(s.o.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, c := range s.o.TrustedProxies {
+			_, n, _ := net.ParseCIDR(c)
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	e.HTTPErrorHandler = apierr.Handler(s.o.Logger, s.o.Mappers...)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(accessLog(s.o.Logger.With("listener", name)))

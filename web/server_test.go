@@ -112,3 +112,31 @@ func TestRealIPIgnoresForwardedHeaders(t *testing.T) {
 		t.Fatalf("RealIP = %q", b)
 	}
 }
+
+// A configured proxy's X-Forwarded-For is believed; anyone else's is not.
+func TestTrustedProxyForwardedFor(t *testing.T) {
+	if _, err := New(Options{TrustedProxies: []string{"nonsense"}}); err == nil {
+		t.Fatal("bad CIDR accepted")
+	}
+	s, err := New(Options{APIAddr: "127.0.0.1:0", ClientAddr: "127.0.0.1:0", TrustedProxies: []string{"127.0.0.1/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Client.GET("/ip", func(c echo.Context) error { return c.String(200, c.RealIP()) })
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	defer s.Shutdown(context.Background())
+	req, _ := http.NewRequest("GET", "http://"+s.ClientAddr()+"/ip", nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "203.0.113.7" {
+		t.Fatalf("RealIP behind a trusted proxy = %q", b)
+	}
+}

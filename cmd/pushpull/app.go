@@ -148,11 +148,12 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		APIAddr: cfg.API.Addr, ClientAddr: cfg.Client.Addr,
 		APITLSCert: cfg.API.TLSCert, APITLSKey: cfg.API.TLSKey,
 		ClientTLSCert: cfg.Client.TLSCert, ClientTLSKey: cfg.Client.TLSKey,
-		MaxBodyBytes: cfg.API.MaxBodyBytes,
-		Ready:        a.ready,
-		Mappers:      []apierr.Mapper{api.MapError},
-		Version:      versionString(),
-		Logger:       log,
+		MaxBodyBytes:   cfg.API.MaxBodyBytes,
+		Ready:          a.ready,
+		Mappers:        []apierr.Mapper{api.MapError},
+		TrustedProxies: cfg.Server.TrustedProxies,
+		Version:        versionString(),
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err

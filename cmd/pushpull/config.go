@@ -83,6 +83,7 @@ type DemoConfig struct {
 type ServerConfig struct {
 	DataDir         string   `toml:"data_dir"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	TrustedProxies  []string `toml:"trusted_proxies"`
 }
 
 // LogConfig is the [log] section.
@@ -213,7 +214,7 @@ type HMSApp struct {
 
 func defaultConfig() Config {
 	return Config{
-		Server: ServerConfig{DataDir: "./data", ShutdownTimeout: dur(10 * time.Second)},
+		Server: ServerConfig{DataDir: "./data", ShutdownTimeout: dur(10 * time.Second), TrustedProxies: []string{}},
 		Log:    LogConfig{Level: "info", Format: "text"},
 		API: APIConfig{
 			Addr: "127.0.0.1:8895", Keys: []string{}, KeyFiles: []string{},
