@@ -12,7 +12,10 @@ import (
 // starts with a version byte so that the layout can evolve.
 
 const (
-	jobVersion    = 1
+	// jobVersion 2 added Origin after LastError; version 1 records (no
+	// Origin) are still read.
+	jobVersion    = 2
+	jobVersion1   = 1
 	statusVersion = 1
 	deadVersion   = 1
 
@@ -121,7 +124,7 @@ func encodeJob(b []byte, j *Job, payloadRef string) []byte {
 	b = binary.AppendVarint(b, nanos(j.ExpiresAt))
 	b = binary.AppendVarint(b, nanos(j.NextAttempt))
 	b = binary.AppendUvarint(b, uint64(j.Attempts))
-	for _, s := range [...]string{j.NotificationID, j.User, j.DeviceID, j.Platform, j.AppID, j.Token, j.Tag, j.SubTag, j.LastError} {
+	for _, s := range [...]string{j.NotificationID, j.User, j.DeviceID, j.Platform, j.AppID, j.Token, j.Tag, j.SubTag, j.LastError, j.Origin} {
 		b = appendString(b, s)
 	}
 	if payloadRef != "" {
@@ -135,7 +138,8 @@ func encodeJob(b []byte, j *Job, payloadRef string) []byte {
 // that only need the indexes.
 func decodeJob(id string, v []byte, withPayload bool) (*storedJob, error) {
 	r := reader{b: v}
-	if r.byte() != jobVersion {
+	version := r.byte()
+	if version != jobVersion && version != jobVersion1 {
 		return nil, errCorrupt
 	}
 	flags := r.byte()
@@ -149,6 +153,9 @@ func decodeJob(id string, v []byte, withPayload bool) (*storedJob, error) {
 	j.Attempts = int(r.uvarint())
 	for _, p := range [...]*string{&j.NotificationID, &j.User, &j.DeviceID, &j.Platform, &j.AppID, &j.Token, &j.Tag, &j.SubTag, &j.LastError} {
 		*p = r.string()
+	}
+	if version >= 2 {
+		j.Origin = r.string()
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -58,6 +58,10 @@ type Job struct {
 	Attempts       int       // failed delivery attempts so far
 	NextAttempt    time.Time // when it is due
 	LastError      string    // reason given to the last Retry/Dead/Drop
+	// Origin says where a job came from when that matters after delivery:
+	// opaque to the queue ("" for API pushes; the Bitrix relay stores the
+	// portal host here so that dead tokens can be reported back to it).
+	Origin string
 }
 
 // Options configure a Queue. The zero value of each field means its default.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,8 +42,12 @@ type Options struct {
 	TrustedProxies []string
 	// Mappers turn domain errors into API errors (see apierr.From).
 	Mappers []apierr.Mapper
-	Version string
-	Logger  *slog.Logger
+	// OwnBodyLimit lists publisher routes (Echo patterns) that read their
+	// body with a cap of their own (the Bitrix relay: 16 MiB batches);
+	// MaxBodyBytes does not apply to them.
+	OwnBodyLimit []string
+	Version      string
+	Logger       *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -133,7 +138,10 @@ func (s *Server) newEcho(name string, bodyLimit int64) *echo.Echo {
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(accessLog(s.o.Logger.With("listener", name)))
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit(strconv.FormatInt(bodyLimit, 10) + "B"))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit:   strconv.FormatInt(bodyLimit, 10) + "B",
+		Skipper: func(c echo.Context) bool { return name == "api" && slices.Contains(s.o.OwnBodyLimit, c.Path()) },
+	}))
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.o.Version})
 	})
@@ -162,6 +170,11 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// LogPathKey is the echo.Context key under which a handler leaves the path
+// the access log prints instead of the request's (whose path holds a
+// secret, like the relay's).
+const LogPathKey = "pushpull.log_path"
+
 // accessLog logs one line per request with its latency. Query strings are
 // left out: client tokens travel in them.
 func accessLog(log *slog.Logger) echo.MiddlewareFunc {
@@ -173,6 +186,10 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			req, res := c.Request(), c.Response()
+			path := req.URL.Path
+			if p, ok := c.Get(LogPathKey).(string); ok {
+				path = p
+			}
 			lvl := slog.LevelInfo
 			if res.Status >= 500 {
 				lvl = slog.LevelError
@@ -181,7 +198,7 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 				lvl = slog.LevelDebug
 			}
 			log.Log(req.Context(), lvl, "request",
-				"method", req.Method, "path", req.URL.Path, "route", c.Path(),
+				"method", req.Method, "path", path, "route", c.Path(),
 				"status", res.Status, "bytes", res.Size,
 				"latency_ms", float64(time.Since(start).Microseconds())/1000,
 				"remote", c.RealIP(), "request_id", res.Header().Get(echo.HeaderXRequestID))

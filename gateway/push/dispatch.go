@@ -240,7 +240,7 @@ func (s *Service) settle(p *provider, jobs []*queue.Job, results []providers.Res
 // invalidate removes a dead token from the registry, drops its job and
 // reports it to the feedback webhook.
 func (s *Service) invalidate(ctx context.Context, j *queue.Job, reason string) {
-	rep := Report{User: j.User, DeviceID: j.DeviceID, Platform: j.Platform, AppID: j.AppID, Token: j.Token, Reason: reason}
+	rep := Report{User: j.User, DeviceID: j.DeviceID, Platform: j.Platform, AppID: j.AppID, Token: j.Token, Reason: reason, Origin: j.Origin}
 	d, err := s.reg.RemoveToken(ctx, j.Platform, j.Token)
 	switch {
 	case err == nil:
@@ -255,6 +255,9 @@ func (s *Service) invalidate(ctx context.Context, j *queue.Job, reason string) {
 	}
 	s.settleErr(j, "drop", s.q.Drop(ctx, j, reason))
 	s.fb.enqueue(rep)
+	if s.opts.OnInvalidToken != nil {
+		s.opts.OnInvalidToken(rep)
+	}
 }
 
 func (s *Service) deadAll(jobs []*queue.Job, reason string) {

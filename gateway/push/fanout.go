@@ -256,7 +256,7 @@ func (s *Service) fanOut(r *Request, byUser map[string][]devices.Device, isOnlin
 	for _, d := range r.Devices {
 		nd := devices.Normalize(devices.Device{Platform: d.Platform, Token: d.Token})
 		j := base
-		j.Platform, j.AppID, j.Token, j.Sandbox, j.Payload = d.Platform, d.AppID, nd.Token, d.Sandbox, payload
+		j.Platform, j.AppID, j.Token, j.Sandbox, j.Payload, j.Origin = d.Platform, d.AppID, nd.Token, d.Sandbox, payload, d.Origin
 		jobs = append(jobs, &j)
 	}
 	jobs = append(jobs, silentJobs...)

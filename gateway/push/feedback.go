@@ -29,6 +29,8 @@ type Report struct {
 	AppID    string `json:"app_id,omitempty"`
 	Token    string `json:"token"`
 	Reason   string `json:"reason"`
+	// Origin is the job's origin (DeviceTarget.Origin), when it had one.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Sign returns the signature header value of body under secret, for

@@ -78,6 +78,11 @@ type Options struct {
 	// it they are logged and dropped (the token is removed either way).
 	// Default 1024.
 	FeedbackQueue int
+	// OnInvalidToken, when set, is called with every report that goes to
+	// the feedback webhook (whether or not a webhook is configured), on the
+	// dispatcher's goroutine: it must not block (hand the report to a
+	// queue of your own). The Bitrix relay uses it to tell portals.
+	OnInvalidToken func(Report)
 
 	// IsOnline reports whether a user has a live connection; set by the
 	// gateway from its presence. nil: nobody is online.

@@ -43,6 +43,10 @@ type DeviceTarget struct {
 	Token    string `json:"token"`
 	AppID    string `json:"app_id,omitempty"`
 	Sandbox  bool   `json:"sandbox,omitempty"`
+	// Origin is stored with the job and handed back in the Report when
+	// the token turns out dead (the Bitrix relay keeps the portal host
+	// here). It is not part of the API: only in-process callers set it.
+	Origin string `json:"-"`
 }
 
 // Request is one API notification: who gets it and what it says.
