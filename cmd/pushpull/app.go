@@ -17,6 +17,7 @@ import (
 	"github.com/pushpull/pushpull/gateway/hub"
 	"github.com/pushpull/pushpull/gateway/live"
 	"github.com/pushpull/pushpull/gateway/push"
+	gwrelay "github.com/pushpull/pushpull/gateway/relay"
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/providers"
 	"github.com/pushpull/pushpull/queue"
@@ -41,6 +42,8 @@ type app struct {
 	push    *push.Service
 	live    *live.Service
 	bitrix  *bitrix.Server
+	relay   *gwrelay.Service
+	remover *gwrelay.Remover // nil unless relay.token_remove_callback
 	tokens  *token.Issuer
 	keys    *api.Keys
 	metrics *metrics.Metrics
@@ -104,7 +107,14 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		FeedbackURL: cfg.Push.FeedbackURL, FeedbackSecret: []byte(cfg.Push.FeedbackSecret),
 		// Presence comes from the live service, built next.
 		IsOnline: func(user string) bool { return a.live != nil && a.live.IsOnline(user) },
-		Logger:   log.With("component", "push"),
+		// Dead tokens of relay jobs go back to their portal (built later,
+		// before the dispatcher starts).
+		OnInvalidToken: func(r push.Report) {
+			if a.remover != nil {
+				a.remover.OnInvalidToken(r)
+			}
+		},
+		Logger: log.With("component", "push"),
 	}); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
@@ -152,6 +162,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		Ready:          a.ready,
 		Mappers:        []apierr.Mapper{api.MapError},
 		TrustedProxies: cfg.Server.TrustedProxies,
+		OwnBodyLimit:   relayRoutes(cfg.Relay),
 		Version:        versionString(),
 		Logger:         log,
 	})
@@ -201,6 +212,9 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("bitrix: %w", err)
 		}
+	}
+	if err := a.buildRelay(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Demo.Enabled {
 		log.Warn("[demo] enabled: anyone reaching the client listener can mint tokens and send events as any user; development only")
@@ -268,6 +282,11 @@ func (a *app) close(ctx context.Context) {
 		// is due again after the restart (at-least-once).
 		if err := a.push.Stop(ctx); err != nil {
 			a.log.Warn("dispatcher did not drain", "err", err)
+		}
+	}
+	if a.remover != nil {
+		if err := a.remover.Close(ctx); err != nil {
+			a.log.Warn("relay token-remove calls abandoned", "err", err)
 		}
 	}
 	for _, p := range a.provs {

@@ -54,6 +54,32 @@ type Config struct {
 	HMS     HMSConfig     `toml:"hms"`
 	Demo    DemoConfig    `toml:"demo"`
 	Bitrix  BitrixConfig  `toml:"bitrix"`
+	Relay   RelayConfig   `toml:"relay"`
+}
+
+// RelayConfig is the [relay] section: the Bitrix CPushManager relay
+// endpoint (a portal's push_service_url) with its [[relay.app]] mapping.
+type RelayConfig struct {
+	Enabled             bool       `toml:"enabled"`
+	Prefix              string     `toml:"prefix"`
+	Secret              string     `toml:"secret"`
+	SecretFile          string     `toml:"secret_file"`
+	Keys                []string   `toml:"keys"`
+	LicenseKeys         []string   `toml:"license_keys"`
+	MaxBodyBytes        int64      `toml:"max_body_bytes"`
+	DefaultExpiry       Duration   `toml:"default_expiry"`
+	TokenRemoveCallback bool       `toml:"token_remove_callback"`
+	CallbackScheme      string     `toml:"callback_scheme"`
+	Apps                []RelayApp `toml:"app"`
+}
+
+// RelayApp is one [[relay.app]] entry: a portal app key (tkey) and the
+// pushpull apps its frames are sent with.
+type RelayApp struct {
+	Key  string `toml:"key"`
+	APNs string `toml:"apns"`
+	FCM  string `toml:"fcm"`
+	HMS  string `toml:"hms"`
 }
 
 // BitrixConfig is the [bitrix] section: the Bitrix push server protocols.
@@ -246,6 +272,10 @@ func defaultConfig() Config {
 			MaxChannelsPerMessage: 100, MaxConnsPerChannel: 100, MessageTTL: dur(24 * time.Hour),
 			PollHold: dur(40 * time.Second), ServerVersion: 4, AllowedOrigins: []string{},
 		},
+		Relay: RelayConfig{
+			Prefix: "/bitrix-relay", Keys: []string{}, LicenseKeys: []string{},
+			MaxBodyBytes: 16 << 20, DefaultExpiry: dur(12 * time.Hour), CallbackScheme: "https",
+		},
 	}
 }
 
@@ -406,6 +436,13 @@ func (c *Config) resolveSecrets(base string) error {
 		}
 		c.Push.FeedbackSecret = s
 	}
+	if c.Relay.SecretFile != "" {
+		s, err := readSecretFile("relay.secret_file", c.Relay.SecretFile, base)
+		if err != nil {
+			return err
+		}
+		c.Relay.Secret = s
+	}
 	if c.Bitrix.SignatureKeyFile != "" {
 		s, err := readSecretFile("bitrix.signature_key_file", c.Bitrix.SignatureKeyFile, base)
 		if err != nil {
@@ -477,6 +514,30 @@ func (c *Config) validate() error {
 	}
 	if c.Client.JWTSecret != "" && len(c.Client.JWTSecret) < 32 {
 		return &ConfigError{Key: "client.jwt_secret", Message: "must be at least 32 characters"}
+	}
+	return c.Relay.validate()
+}
+
+func (r *RelayConfig) validate() error {
+	if !r.Enabled {
+		return nil
+	}
+	switch {
+	case r.Secret != "" && len(r.Secret) < 16:
+		return &ConfigError{Key: "relay.secret", Message: "must be at least 16 characters (empty: generated)"}
+	case len(r.Keys) == 0 && len(r.LicenseKeys) == 0:
+		return &ConfigError{Key: "relay.keys", Message: "at least one portal key (keys = md5 of the license key, or license_keys)"}
+	case len(r.Apps) == 0:
+		return &ConfigError{Key: "relay.app", Message: "at least one [[relay.app]] (key = the portal's app id, apns/fcm/hms = pushpull app ids)"}
+	case r.MaxBodyBytes <= 0:
+		return &ConfigError{Key: "relay.max_body_bytes", Message: "must be positive"}
+	case r.CallbackScheme != "https" && r.CallbackScheme != "http":
+		return &ConfigError{Key: "relay.callback_scheme", Message: "must be https or http"}
+	}
+	for i, k := range r.Keys {
+		if len(k) != 32 || strings.Trim(strings.ToLower(k), "0123456789abcdef") != "" {
+			return &ConfigError{Key: fmt.Sprintf("relay.keys[%d]", i), Message: "not an md5 hex digest (32 hex digits); put plain license keys in license_keys"}
+		}
 	}
 	return nil
 }

@@ -105,6 +105,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"", "PUSHPULL_LIVE_QUEUE_SIZE=-1", "live.queue_size"},
 		{"", "PUSHPULL_QUEUE_BACKOFF_CAP=1x", "PUSHPULL_QUEUE_BACKOFF_CAP"},
 		{"", "PUSHPULL_NOPE=1", "PUSHPULL_NOPE"},
+		{"[relay]\nenabled = true\n[[relay.app]]\nkey = \"B\"\nfcm = \"a\"\n", "", "relay.keys"},
+		{"[relay]\nenabled = true\nkeys = [\"DEMO\"]\n[[relay.app]]\nkey = \"B\"\n", "", "relay.keys[0]"},
+		{"[relay]\nenabled = true\nlicense_keys = [\"L\"]\n", "", "relay.app"},
+		{"[relay]\nenabled = true\nsecret = \"short\"\n", "", "relay.secret"},
+		{"[relay]\nenabled = true\nlicense_keys = [\"L\"]\ncallback_scheme = \"ftp\"\n[[relay.app]]\nkey = \"B\"\n", "", "relay.callback_scheme"},
 	}
 	for _, tc := range cases {
 		var env []string

@@ -50,6 +50,13 @@ func appleNotification(payload []byte, voip bool, expires time.Time) (built, err
 		if err := json.Unmarshal(alert, &n.Body); err != nil {
 			return built{}, fmt.Errorf("apple alert: %w", err)
 		}
+		// Body is the summary; the override keeps the alert a plain
+		// string on the wire, as the app's VoIP handler reads it.
+		over, err := json.Marshal(map[string]any{"aps": map[string]string{"alert": validUTF8(n.Body)}})
+		if err != nil {
+			return built{}, fmt.Errorf("apple alert: %w", err)
+		}
+		n.APNs = over
 	default:
 		var a struct {
 			Title string `json:"title"`
