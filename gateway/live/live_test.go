@@ -26,9 +26,15 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type nopPusher struct{ reqs []push.Request }
+type nopPusher struct {
+	reqs []push.Request
+	fail error // returned by Push when set
+}
 
 func (p *nopPusher) Push(_ context.Context, reqs []push.Request) ([]push.Result, error) {
+	if p.fail != nil {
+		return nil, p.fail
+	}
 	p.reqs = append(p.reqs, reqs...)
 	out := make([]push.Result, len(reqs))
 	for i, r := range reqs {

@@ -72,9 +72,16 @@ func withServerTime(extra json.RawMessage, now time.Time) json.RawMessage {
 }
 
 // Publish sends each event to its recipients' private channels (and the
-// shared channel), then queues the push blocks for the recipients who are
-// not online, in one durable commit. The whole batch is validated first:
-// an invalid event rejects the call and nothing is sent.
+// shared channel) and queues the push blocks for the recipients who are not
+// online. The whole batch is validated first: an invalid event rejects the
+// call and nothing is sent.
+//
+// The pushes are committed (one durable commit for the whole call) before
+// any event goes out live: when the queue cannot be written, Publish fails
+// having sent nothing, so the caller's retry cannot deliver an event twice.
+// Who is online is therefore decided from the connections and pollers just
+// before publishing; someone who connects in between gets both the event
+// and the push, never neither.
 func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, error) {
 	for i := range evs {
 		if err := s.Validate(&evs[i]); err != nil {
@@ -87,7 +94,15 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 			return nil, ErrNoPush
 		}
 	}
+	type pending struct {
+		channels []string
+		ev       *hub.Event
+		online   []string
+		late     *push.Request // held for ack_timeout
+		timeout  time.Duration
+	}
 	results := make([]PublishResult, len(evs))
+	plan := make([]pending, len(evs))
 	var reqs []push.Request
 	var reqOwner []int // event index of each request
 	for i := range evs {
@@ -109,29 +124,24 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 		if len(params) == 0 {
 			params = json.RawMessage("{}")
 		}
-		hev := &hub.Event{
+		p := &plan[i]
+		p.channels = channels
+		p.ev = &hub.Event{
 			Expiry:   expiry,
 			ModuleID: strings.ToLower(e.ModuleID),
 			Command:  e.Command,
 			Params:   params,
 			Extra:    withServerTime(e.Extra, now),
 		}
-		var mid string
-		var reached []int
-		if len(channels) > 0 {
-			mid, reached = s.hub.Publish(channels, hev)
-		}
-		r := PublishResult{ID: mid, Online: []string{}, Pushed: []string{}, NoDevice: []string{}}
-		var offline, online []string
-		for j, u := range users {
-			if reached[j] > 0 || s.presence.online(u, now) {
-				online = append(online, u)
+		var offline []string
+		for _, u := range users {
+			if s.hub.Connections(UserChannel(u)) > 0 || s.presence.online(u, now) {
+				p.online = append(p.online, u)
 			} else {
 				offline = append(offline, u)
 			}
 		}
-		r.Online = append(r.Online, online...)
-		results[i] = r
+		results[i] = PublishResult{Online: append([]string{}, p.online...), Pushed: []string{}, NoDevice: []string{}}
 		if e.Push == nil || len(users) == 0 {
 			continue
 		}
@@ -139,15 +149,15 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 		req.SkipUsers = nil
 		req.Devices = nil
 		if e.AckTimeout > 0 {
-			if len(online) > 0 && mid != "" {
+			if len(p.online) > 0 && len(channels) > 0 {
 				late := req
 				late.WhenOnline = "send"
-				s.awaitAcks(mid, online, late, e.AckTimeout)
+				p.late, p.timeout = &late, e.AckTimeout
 			}
 			req.Users, req.WhenOnline = offline, "send"
 		} else if req.WhenOnline == "" || req.WhenOnline == "skip" {
-			// Online is decided here, from the same publish that reached
-			// them, not left to the push service's view of presence.
+			// Online is decided here, from the same connections the
+			// event goes to, not left to the push service's view.
 			req.Users, req.WhenOnline = offline, "send"
 		} else {
 			req.Users = users
@@ -157,29 +167,36 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 			reqOwner = append(reqOwner, i)
 		}
 	}
-	if len(reqs) == 0 {
-		return results, nil
-	}
-	prs, err := s.push.Push(ctx, reqs)
-	if err != nil {
-		// The events went out; the pushes did not. Say so rather than
-		// pretend: the caller may retry the push part.
-		return results, fmt.Errorf("live: events published (ids %s) but their pushes were not queued: %w", ids(results), err)
-	}
-	for k, pr := range prs {
-		r := &results[reqOwner[k]]
-		not := map[string]struct{}{}
-		for _, u := range pr.SkippedOnline {
-			not[u] = struct{}{}
+	if len(reqs) > 0 {
+		prs, err := s.push.Push(ctx, reqs)
+		if err != nil {
+			return nil, fmt.Errorf("live: pushes not queued, nothing was published: %w", err)
 		}
-		for _, u := range pr.NoDevice {
-			not[u] = struct{}{}
-			r.NoDevice = append(r.NoDevice, u)
-		}
-		for _, u := range reqs[k].Users {
-			if _, ok := not[u]; !ok {
-				r.Pushed = append(r.Pushed, u)
+		for k, pr := range prs {
+			r := &results[reqOwner[k]]
+			not := map[string]struct{}{}
+			for _, u := range pr.SkippedOnline {
+				not[u] = struct{}{}
 			}
+			for _, u := range pr.NoDevice {
+				not[u] = struct{}{}
+				r.NoDevice = append(r.NoDevice, u)
+			}
+			for _, u := range reqs[k].Users {
+				if _, ok := not[u]; !ok {
+					r.Pushed = append(r.Pushed, u)
+				}
+			}
+		}
+	}
+	for i := range plan {
+		p := &plan[i]
+		if len(p.channels) == 0 {
+			continue
+		}
+		results[i].ID, _ = s.hub.Publish(p.channels, p.ev)
+		if p.late != nil && results[i].ID != "" {
+			s.awaitAcks(results[i].ID, p.online, *p.late, p.timeout)
 		}
 	}
 	return results, nil
