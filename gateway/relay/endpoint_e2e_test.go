@@ -496,4 +496,13 @@ func TestRelayRefusals(t *testing.T) {
 	if st, _ := g.q.Stats(); st.Due != 1 {
 		t.Errorf("queue holds %d due jobs, want 1", st.Due)
 	}
+
+	// Two Android frames with the same content: the one whose token the
+	// push service refuses is skipped, the other is stored.
+	msg := relay.PHPMsg{UserID: 1, Message: "same", Badge: 1}
+	h = g.send(t, relay.PHPBatch24(7, "portal.tld", []relay.PHPAppGroup{relay.NewPHPAppGroup("Bitrix24",
+		relay.NewPHPMessage("bad token", 1, msg, false).FCMFrame(), relay.NewPHPMessage("good-token", 2, msg, false).FCMFrame())}))
+	if h.Get("X-Pushpull-Jobs") != "1" || h.Get("X-Pushpull-Skipped") != "1" {
+		t.Errorf("bad token: jobs %s skipped %s", h.Get("X-Pushpull-Jobs"), h.Get("X-Pushpull-Skipped"))
+	}
 }

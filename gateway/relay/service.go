@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/providers"
 )
@@ -192,7 +193,9 @@ func (s *Service) Accept(ctx context.Context, body string) (Outcome, error) {
 		g := group{n: f.Notification, app: app, expires: expires.Truncate(time.Second)}
 		r := reqs[g]
 		if r == nil {
-			r = &push.Request{Notification: *f.Notification, Expiry: g.expires.Sub(now)}
+			// At least a second: the truncation above must not turn a
+			// live frame into "no expiry given" (0) or a negative one.
+			r = &push.Request{Notification: *f.Notification, Expiry: max(g.expires.Sub(now), time.Second)}
 			reqs[g] = r
 			order = append(order, g)
 		}
@@ -252,6 +255,18 @@ func (s *Service) appFor(f *Frame) (string, Reason) {
 // are. One bad token must not cost the batch its other frames.
 func (s *Service) validate(r *push.Request) int {
 	before := len(r.Devices)
+	// Tokens first, one by one and cheaply (the check Validate would make),
+	// so that the loop below, which re-validates the whole request after
+	// each refusal, runs once for all but pathological batches.
+	kept := r.Devices[:0]
+	for _, d := range r.Devices {
+		if err := devices.Validate(devices.Device{User: "-", Platform: d.Platform, Token: d.Token, AppID: d.AppID}); err != nil {
+			s.opts.Logger.Info("relay: frame refused", "platform", d.Platform, "token", redact(d.Token), "err", err)
+			continue
+		}
+		kept = append(kept, d)
+	}
+	r.Devices = kept
 	for len(r.Devices) > 0 {
 		err := s.push.Validate(r)
 		if err == nil {
