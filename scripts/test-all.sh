@@ -69,6 +69,12 @@ if [ -f web/static/test/browser/run-tests.sh ]; then
 	bash web/static/test/browser/run-tests.sh
 fi
 
+if [ -f web/admin/test/browser/run-tests.sh ]; then
+	step "admin dashboard browser suite"
+	apt_install chromium
+	bash web/admin/test/browser/run-tests.sh
+fi
+
 if [ -f conformance/run-tests.sh ]; then
 	step "Bitrix conformance suite"
 	bash conformance/run-tests.sh

@@ -22,6 +22,7 @@ import (
 	"github.com/pushpull/pushpull/providers"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web"
+	"github.com/pushpull/pushpull/web/admin"
 	"github.com/pushpull/pushpull/web/api"
 	"github.com/pushpull/pushpull/web/apierr"
 	"github.com/pushpull/pushpull/web/bitrix"
@@ -185,6 +186,14 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		Limits: api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, MaxItems: cfg.API.MaxItems, MaxRecipients: cfg.API.MaxRecipients},
 	}
 	apiSrv.Register(a.web.API.Group("/api/v1", api.RequireKey(a.keys)))
+	if cfg.Admin.Enabled {
+		if _, err := admin.Register(a.web.API, admin.Deps{
+			Keys: a.keys, API: apiSrv, Metrics: a.metrics.Registry, Logger: log.With("component", "admin"),
+		}, admin.Options{SessionTTL: cfg.Admin.SessionTTL.Duration, MaxAge: cfg.Admin.MaxAge.Duration,
+			MaxSessions: cfg.Admin.MaxSessions}); err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
+		}
+	}
 	client.RegisterDevices(a.web.Client.Group(""), a.devices, a.tokens, client.DevicesOptions{})
 	client.RegisterLive(a.web.Client, a.live, a.tokens, client.LiveOptions{
 		AllowedOrigins: cfg.Client.AllowedOrigins, PingInterval: cfg.Client.PingInterval.Duration,

@@ -55,6 +55,16 @@ type Config struct {
 	Demo    DemoConfig    `toml:"demo"`
 	Bitrix  BitrixConfig  `toml:"bitrix"`
 	Relay   RelayConfig   `toml:"relay"`
+	Admin   AdminConfig   `toml:"admin"`
+}
+
+// AdminConfig is the [admin] section: the dashboard at /admin/ on the
+// publisher listener.
+type AdminConfig struct {
+	Enabled     bool     `toml:"enabled"`
+	SessionTTL  Duration `toml:"session_ttl"`
+	MaxAge      Duration `toml:"max_age"`
+	MaxSessions int      `toml:"max_sessions"`
 }
 
 // RelayConfig is the [relay] section: the Bitrix CPushManager relay
@@ -272,6 +282,7 @@ func defaultConfig() Config {
 			MaxChannelsPerMessage: 100, MaxConnsPerChannel: 100, MessageTTL: dur(24 * time.Hour),
 			PollHold: dur(40 * time.Second), ServerVersion: 4, AllowedOrigins: []string{},
 		},
+		Admin: AdminConfig{Enabled: true, SessionTTL: dur(12 * time.Hour), MaxAge: dur(7 * 24 * time.Hour), MaxSessions: 100},
 		Relay: RelayConfig{
 			Prefix: "/bitrix-relay", Keys: []string{}, LicenseKeys: []string{},
 			MaxBodyBytes: 16 << 20, DefaultExpiry: dur(12 * time.Hour), CallbackScheme: "https",
@@ -502,6 +513,7 @@ func (c *Config) validate() error {
 		{"queue.dead_max", int64(c.Queue.DeadMax)}, {"push.workers", int64(c.Push.Workers)},
 		{"push.lease_batch", int64(c.Push.LeaseBatch)}, {"apns.concurrency", int64(c.APNs.Concurrency)},
 		{"fcm.concurrency", int64(c.FCM.Concurrency)}, {"hms.concurrency", int64(c.HMS.Concurrency)},
+		{"admin.max_sessions", int64(c.Admin.MaxSessions)},
 	} {
 		if p.v <= 0 {
 			return &ConfigError{Key: p.key, Message: "must be positive"}
