@@ -99,6 +99,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	if a.provs, err = buildProviders(context.Background(), cfg, log); err != nil {
 		return nil, err
 	}
+	a.provs = swappable(a.provs) // SIGHUP replaces credentials under the dispatcher (reload.go)
 	if len(a.provs) == 0 {
 		log.Warn("no [[apns.app]], [[fcm.app]] or [[hms.app]] configured: pushes are accepted and dead-lettered (no provider)")
 	}
@@ -183,6 +184,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	apiSrv := &api.Server{
 		Queue: a.queue, Devices: a.devices, Push: a.push, Live: a.live, Tokens: a.tokens, Logger: log,
 		ClientURL: clientURL(cfg.Client), PingInterval: cfg.Client.PingInterval.Duration,
+		DB:     a.db, // GET /api/v1/backup (pushpull backup)
 		Limits: api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, MaxItems: cfg.API.MaxItems, MaxRecipients: cfg.API.MaxRecipients},
 	}
 	apiSrv.Register(a.web.API.Group("/api/v1", api.RequireKey(a.keys)))
@@ -275,7 +277,7 @@ func (a *app) close(ctx context.Context) {
 	if a.hub != nil {
 		// Live clients reconnect (to this process after a restart, or to
 		// another node); 1012 tells them it is a restart, not an error.
-		a.hub.CloseAll(1012, "server restart")
+		a.hub.CloseAll(1012, restartCloseReason)
 		a.hub.Close()
 	}
 	if a.live != nil {

@@ -6,6 +6,8 @@
 //	pushpull version                   print the version
 //	pushpull compact [--config FILE] [--out FILE]
 //	                                   rewrite the database offline
+//	pushpull backup [--config FILE] FILE
+//	                                   copy the database (online through the API when running)
 //	pushpull demo                      the push pipeline against in-process fake APNs and FCM
 //	pushpull token --user 42           mint a client token (via the publisher API)
 //	pushpull send event|push ...       publish from the shell (via the publisher API)
@@ -52,6 +54,7 @@ commands:
   serve     run the gateway (the default)
   version   print the version
   compact   rewrite the database file offline to reclaim space
+  backup    write a consistent copy of the database to FILE (works while running)
   token     mint a client token through the running gateway's API
   send      publish an event or a push through the running gateway's API
   demo      run the push pipeline against in-process fake APNs and FCM
@@ -82,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "pushpull", versionString())
 	case "compact":
 		err = runCompact(args, stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args)
 		if errors.Is(err, flag.ErrHelp) {

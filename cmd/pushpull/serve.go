@@ -22,14 +22,45 @@ import (
 // dbFile is the database file inside the data directory.
 const dbFile = "pushpull.db"
 
-func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
-	var lvl slog.Level
+// restartCloseReason goes with close code 1012 on shutdown. It advises
+// clients to spread their reconnects uniformly over the window it names
+// (pullclient.js reads it), so that a restart is not followed by every
+// client of the node reconnecting in the same instant. The window is
+// longer than a typical restart, so most reconnects find the new process.
+const restartCloseReason = "server restart; reconnect_within_ms=5000"
+
+// newLogger builds the process logger from [log]. The level lives in the
+// returned LevelVar so that SIGHUP can change it without a new logger.
+func newLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	lvl := new(slog.LevelVar)
 	_ = lvl.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: redactAttr}
 	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), lvl
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), lvl
+}
+
+// isSecretAttr reports whether an attribute key names a credential. Call
+// sites redact those already; this is the safety net for one that forgets.
+func isSecretAttr(key string) bool {
+	switch strings.ToLower(key) {
+	case "token", "device_token", "api_key", "secret", "password", "jwt", "authorization":
+		return true
+	}
+	return false
+}
+
+// redactAttr keeps the first 8 characters of a secret attribute. Values
+// already redacted (short) pass unchanged, so call-site redaction and this
+// one do not compound.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	if isSecretAttr(a.Key) && a.Value.Kind() == slog.KindString {
+		if v := a.Value.String(); len(v) > 12 {
+			return slog.String(a.Key, v[:8]+"…")
+		}
+	}
+	return a
 }
 
 // openDB opens the bbolt file, failing fast with a clear message when
@@ -109,13 +140,18 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, level := newLogger(cfg.Log, stderr)
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// SIGHUP is caught from the start: its default action would kill the
+	// process while it is still building.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 
 	app, err := build(cfg, log)
 	if err != nil {
@@ -128,14 +164,23 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("pushpull started", "version", versionString(),
 		"api", app.web.APIAddr(), "client", app.web.ClientAddr(),
 		"db", filepath.Join(cfg.Server.DataDir, dbFile))
+	rl := newReloader(cfgPath, cfg, level, app, log)
 
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down: signal received (a second signal exits at once)", "signal", sig.String(),
-			"timeout", cfg.Server.ShutdownTimeout.String())
-	case err := <-app.errc:
-		log.Error("listener failed, shutting down", "err", err)
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			log.Info("shutting down: signal received (a second signal exits at once)", "signal", sig.String(),
+				"timeout", cfg.Server.ShutdownTimeout.String())
+			break wait
+		case <-hups:
+			rl.reload(ctx)
+		case err := <-app.errc:
+			log.Error("listener failed, shutting down", "err", err)
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
 	}
 
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/live"
@@ -30,6 +32,9 @@ type Server struct {
 	// GET /api/v1/config; PingInterval is what it tells them.
 	ClientURL    string
 	PingInterval time.Duration
+	// DB, when set, is copied by GET /api/v1/backup (backup.go); without
+	// it the route answers 503.
+	DB *bolt.DB
 }
 
 // Register adds every /api/v1 route to g, which must already require an
@@ -44,6 +49,7 @@ func (s *Server) Register(g *echo.Group) {
 	s.registerOpenAPI(g)
 	s.registerDevices(g)
 	s.registerQueue(g)
+	s.registerBackup(g)
 	if s.Push != nil {
 		RegisterPush(g, s.Push, s.Limits, s.Logger)
 	}
@@ -67,6 +73,24 @@ func MapError(err error) *apierr.Error {
 		return apierr.New(apierr.CodeUnavailable, "shutting down")
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierr.New(apierr.CodeUnavailable, "timed out: try again")
+	case storageUnavailable(err):
+		// Nothing was committed: the caller may retry once space returns.
+		e := apierr.New(apierr.CodeUnavailable, "storage unavailable: nothing was stored, try again later")
+		e.RetryAfter = 5 * time.Second
+		e.Err = err
+		return e
 	}
 	return nil
+}
+
+// storageUnavailable reports a write the file system refused (full, over
+// quota, file too large, read-only, I/O error): a condition of the host,
+// not a bug, that clears when an operator acts.
+func storageUnavailable(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EROFS, syscall.EIO} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }

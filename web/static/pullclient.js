@@ -34,6 +34,21 @@
     return Math.floor(cap / 2 + (rnd() * cap) / 2);
   }
 
+  /**
+   * Delay before reconnecting after the server closed with 1012 (restart).
+   * Every client of a node gets that close in the same instant, so the delay
+   * is spread uniformly over a window: the one the server advises in the
+   * close reason ("reconnect_within_ms=N"), else the client's own.
+   */
+  function restartDelay(reason, windowMs, random) {
+    const rnd = random || Math.random;
+    const m = /reconnect_within_ms=(\d+)/.exec(reason || "");
+    let w = m ? parseInt(m[1], 10) : windowMs;
+    if (!(w >= 0)) w = 5000;
+    w = Math.min(w, 60000); // a hostile or broken hint cannot park clients for long
+    return Math.floor(w * rnd());
+  }
+
   /** Remembers the last `size` event ids to drop duplicates. */
   class MidDeduper {
     constructor(size) {
@@ -104,6 +119,8 @@
      *   wsFailuresBeforeFallback  WebSocket failures in a row before long polling (default 3)
      *   wsRetryAfter   ms on long polling before WebSocket is tried again (default 120000)
      *   backoff        {first, base, max} in ms
+     *   restartWindow  ms over which reconnects after a server restart (1012) are spread
+     *                  when the server gives no advice (default 5000)
      *   debug          log to the console
      */
     constructor(options) {
@@ -117,6 +134,7 @@
           wsFailuresBeforeFallback: 3,
           wsRetryAfter: 120000,
           backoff: {},
+          restartWindow: 5000,
           debug: false,
         },
         options || {}
@@ -304,6 +322,18 @@
         if (gen === this._gen) this._connect(refreshToken);
       }, d);
     }
+    _retryAfterRestart(reason) {
+      if (!this._running) return;
+      // Later failures (the new process not up yet) back off from here.
+      this._attempt = 1;
+      const d = restartDelay(reason, this.options.restartWindow);
+      this._log("server restart: reconnect in", d, "ms");
+      this._setStatus(STATUS_OFFLINE);
+      const gen = ++this._gen;
+      this._later(() => {
+        if (gen === this._gen) this._connect(false);
+      }, d);
+    }
     async _connect(refreshToken) {
       if (!this._running) return;
       const gen = ++this._gen;
@@ -342,7 +372,9 @@
       ws.onclose = (ev) => {
         if (gen !== this._gen) return;
         this._ws = null;
-        if (ev.code === 4001) {
+        if (ev.code === 1012) {
+          this._retryAfterRestart(ev.reason);
+        } else if (ev.code === 4001) {
           this._retry(true); // token rejected or expired: refresh, then reconnect
         } else if (ev.code === 4003) {
           this._emit("error", { code: 4003, reason: ev.reason });
@@ -495,7 +527,7 @@
     }
   }
 
-  PullClient._internal = { backoffDelay: backoffDelay, MidDeduper: MidDeduper, PollSchedule: PollSchedule, parseFrame: parseFrame };
+  PullClient._internal = { backoffDelay: backoffDelay, restartDelay: restartDelay, MidDeduper: MidDeduper, PollSchedule: PollSchedule, parseFrame: parseFrame };
   root.PullClient = PullClient;
   if (typeof module === "object" && module && module.exports) module.exports = PullClient;
 })(typeof globalThis !== "undefined" ? globalThis : this);

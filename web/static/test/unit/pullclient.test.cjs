@@ -80,3 +80,42 @@ test("short polling follows next_poll_in and de-duplicates, with fake timers", a
   c.stop();
   delete global.fetch;
 });
+
+test("restart delay: spread over the server's advised window, else the client's, capped", () => {
+  const { restartDelay } = PullClient._internal;
+  assert.equal(restartDelay("server restart; reconnect_within_ms=4000", 5000, () => 0.5), 2000);
+  assert.equal(restartDelay("server restart; reconnect_within_ms=4000", 5000, () => 0), 0);
+  assert.ok(restartDelay("server restart; reconnect_within_ms=4000", 5000, () => 0.9999) < 4000);
+  assert.equal(restartDelay("server restart", 5000, () => 0.5), 2500, "no advice: the client's window");
+  assert.equal(restartDelay("reconnect_within_ms=99999999", 5000, () => 0.5), 30000, "capped at 60 s");
+});
+
+test("a 1012 close reconnects after the jittered restart delay, not the fast first retry", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  t.mock.method(Math, "random", () => 0.5);
+  const sockets = [];
+  global.WebSocket = class {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      sockets.push(this);
+    }
+    close() {}
+  };
+  const settle = () => new Promise((r) => setImmediate(r));
+  const c = new PullClient({ baseUrl: "http://x", token: "t", transport: "websocket" });
+  c.start();
+  await settle();
+  assert.equal(sockets.length, 1);
+  sockets[0].readyState = 1;
+  sockets[0].onopen();
+  sockets[0].onclose({ code: 1012, reason: "server restart; reconnect_within_ms=4000" });
+  t.mock.timers.tick(1999);
+  await settle();
+  assert.equal(sockets.length, 1, "reconnected before the jittered delay");
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(sockets.length, 2, "did not reconnect after the delay");
+  c.stop();
+  delete global.WebSocket;
+});
