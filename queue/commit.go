@@ -123,6 +123,7 @@ func (q *Queue) commitLoop() {
 }
 
 func (q *Queue) commit(batch []*op) {
+	applied := false // every op applied: a failure is bbolt's, not an op's
 	err := q.db.Update(func(tx *bbolt.Tx) error {
 		b := openBuckets(tx)
 		for _, o := range batch {
@@ -131,6 +132,7 @@ func (q *Queue) commit(batch []*op) {
 				return err
 			}
 		}
+		applied = true
 		return nil
 	})
 	if err == nil {
@@ -146,6 +148,11 @@ func (q *Queue) commit(batch []*op) {
 		q.settle(&o.fx, false)
 	}
 	if len(batch) == 1 {
+		if applied {
+			// bbolt keeps only the text of some file errors ("file resize
+			// error: ..."), so the class is given here.
+			err = fmt.Errorf("%w: %w", ErrStorage, err)
+		}
 		batch[0].done <- fmt.Errorf("queue: commit: %w", err)
 		return
 	}

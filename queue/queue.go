@@ -19,6 +19,10 @@ var (
 	// ErrInvalid is returned for a malformed argument (an oversized key,
 	// a cancel filter with neither tag nor sub tag, ...).
 	ErrInvalid = errors.New("queue: invalid argument")
+	// ErrStorage wraps a transaction the database file could not take
+	// (disk full, file-size limit, read-only or failing file system):
+	// nothing of the call was stored, and it may succeed later.
+	ErrStorage = errors.New("queue: storage unavailable")
 )
 
 // Job states reported by Status.

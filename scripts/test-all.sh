@@ -53,6 +53,36 @@ short=()
 [ -n "${SHORT:-}" ] && short=(-short)
 go test -race "${short[@]}" -timeout 20m ./...
 
+step "fuzz (short)"
+# Every Fuzz* target for a few seconds: the seed corpus plus a little
+# exploration; scripts/soak.sh runs them for a minute each.
+FUZZTIME="${FUZZTIME:-3s}" scripts/fuzz.sh
+
+step "govulncheck"
+# Installed through the Go module proxy when missing. Findings fail the
+# run (exit 3); an unreachable vulnerability database (offline sandbox)
+# only warns.
+if ! command -v govulncheck >/dev/null 2>&1; then
+	gobin="$(go env GOBIN)"
+	[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+	export PATH="$gobin:$PATH"
+	command -v govulncheck >/dev/null 2>&1 || go install golang.org/x/vuln/cmd/govulncheck@latest
+fi
+vulnout=$(mktemp)
+if govulncheck ./... >"$vulnout" 2>&1; then
+	tail -n 3 "$vulnout"
+else
+	rc=$?
+	cat "$vulnout"
+	if [ "$rc" -ne 3 ] && grep -q "fetching vulnerabilities" "$vulnout"; then
+		echo "WARNING: govulncheck skipped: the vulnerability database (vuln.go.dev) is unreachable" >&2
+	else
+		rm -f "$vulnout"
+		exit 1
+	fi
+fi
+rm -f "$vulnout"
+
 step "JS client unit tests (node --test)"
 command -v node >/dev/null 2>&1 || apt_install nodejs
 node --test web/static/test/unit/

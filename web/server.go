@@ -33,8 +33,10 @@ type Options struct {
 	// MaxBodyBytes bounds request bodies on the publisher listener
 	// (default 1 MiB). The client listener allows 64 KiB.
 	MaxBodyBytes int64
-	// Ready is consulted by /readyz besides the server's own state; it
-	// returns an error when a dependency (the DB) cannot serve.
+	// Ready is consulted by /readyz besides the server's own state
+	// (starting, draining); it returns an error when a dependency cannot
+	// serve (the dispatcher is not running, the DB cannot be written). It
+	// is called on every /readyz request: cache what is expensive.
 	Ready func() error
 	// TrustedProxies are the CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed for the client address (rate limits,
@@ -149,17 +151,37 @@ func (s *Server) newEcho(name string, bodyLimit int64) *echo.Echo {
 	return e
 }
 
-func (s *Server) readyz(c echo.Context) error {
+// Readiness errors of Server.Ready.
+var (
+	// ErrStarting: Serve has not run yet.
+	ErrStarting = errors.New("starting")
+	// ErrDraining: shutdown began (Drain or Shutdown).
+	ErrDraining = errors.New("draining: shutting down")
+)
+
+// Ready is what /readyz answers: ErrStarting until Serve, ErrDraining once
+// shutdown began, else the error of Options.Ready (a dependency that
+// cannot serve: the dispatcher stopped, the database not writable), else
+// nil. /healthz, by contrast, answers 200 for as long as the process
+// serves HTTP at all (liveness).
+func (s *Server) Ready() error {
 	switch {
 	case s.draining.Load():
-		return apierr.New(apierr.CodeUnavailable, "draining: shutting down")
+		return ErrDraining
 	case !s.ready.Load():
-		return apierr.New(apierr.CodeUnavailable, "starting")
+		return ErrStarting
 	}
 	if s.o.Ready != nil {
 		if err := s.o.Ready(); err != nil {
-			return &apierr.Error{Code: apierr.CodeUnavailable, Message: "not ready: " + err.Error(), Err: err}
+			return fmt.Errorf("not ready: %w", err)
 		}
+	}
+	return nil
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.Ready(); err != nil {
+		return &apierr.Error{Code: apierr.CodeUnavailable, Message: err.Error(), Err: err}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "version": s.o.Version})
 }

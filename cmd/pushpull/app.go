@@ -48,6 +48,7 @@ type app struct {
 	tokens  *token.Issuer
 	keys    *api.Keys
 	metrics *metrics.Metrics
+	probe   *metrics.DBProbe // database write probe of /readyz
 	web     *web.Server
 	errc    <-chan error
 }
@@ -176,6 +177,11 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	a.metrics.WatchDB(a.db)
 	a.metrics.WatchHub(a.hub)
 	a.metrics.WatchPush(a.push.ProviderStats)
+	if a.probe, err = metrics.NewDBProbe(a.db, metrics.ProbeOptions{}); err != nil {
+		return nil, fmt.Errorf("readiness probe: %w", err)
+	}
+	a.metrics.Registry.MustRegister(a.probe.Collector())
+	a.metrics.WatchReady(a.web.Ready)
 	a.web.API.Use(a.metrics.Middleware("api"))
 	a.web.Client.Use(a.metrics.Middleware("client"))
 	a.web.API.GET("/metrics", a.metrics.Handler())
@@ -244,12 +250,18 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	return a, nil
 }
 
-// ready reports whether the database can serve.
+// ready reports whether the gateway can take work (web.Server adds
+// "starting" and "draining"): the dispatcher runs and the database accepts
+// a write (probed at most once a second; a full disk counts as not
+// writable).
 func (a *app) ready() error {
-	if a.db == nil {
+	if a.push == nil || !a.push.Running() {
+		return errors.New("push dispatcher not running")
+	}
+	if a.probe == nil {
 		return errors.New("database not open")
 	}
-	return a.db.View(func(*bolt.Tx) error { return nil })
+	return a.probe.Check()
 }
 
 // start binds the listeners and begins serving.
@@ -302,6 +314,9 @@ func (a *app) close(ctx context.Context) {
 	}
 	for _, p := range a.provs {
 		p.Close()
+	}
+	if a.probe != nil {
+		a.probe.Close() // waits for a probe write in flight, before the DB closes
 	}
 	if a.queue != nil {
 		if err := a.queue.Close(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Transport is what a WebSocket, SSE or similar connection looks like to the
@@ -23,7 +24,11 @@ type Transport interface {
 type ConnInfo struct {
 	User      string // user id the connection authenticated as
 	Client    string // client kind (web, mobile, desktop)
-	Transport string // websocket, sse, ...
+	Transport string // websocket, sse, ...; empty means websocket
+	// Protocol is the wire protocol, a metrics label: native, or
+	// bitrix_v3 (text), bitrix_v4 (binary), bitrix_v5 (JSON-RPC). Empty
+	// means native.
+	Protocol string
 }
 
 // Conn is one live connection: its subscriptions, a bounded queue of what is
@@ -61,6 +66,7 @@ type item struct {
 // subscription until Subscribe and writes nothing until Start.
 func (h *Hub) NewConn(t Transport, f Format, info ConnInfo) *Conn {
 	c := &Conn{hub: h, t: t, f: f, info: info, done: make(chan struct{})}
+	h.countOpened(info)
 	c.reg = h.shards[int(h.connSeq.Add(1)%uint64(len(h.shards)))]
 	c.reg.mu.Lock()
 	c.reg.conns[c] = struct{}{}
@@ -150,7 +156,11 @@ func (c *Conn) deliver(ev *Event, ch *channel, seq uint64) bool {
 		return true
 	}
 	c.lastPub = seq
-	return c.enqueueLocked(item{ev: ev, ch: ch})
+	if !c.enqueueLocked(item{ev: ev, ch: ch}) {
+		return false
+	}
+	c.hub.delivered.Add(1)
+	return true
 }
 
 // enqueueLocked appends it, or closes c as a slow consumer when its queue is
@@ -159,12 +169,14 @@ func (c *Conn) deliver(ev *Event, ch *channel, seq uint64) bool {
 func (c *Conn) enqueueLocked(it item) bool {
 	if len(c.queue) >= c.hub.opts.QueueSize+c.replayed {
 		c.hub.slowClosed.Add(1)
+		c.hub.droppedSlow.Add(uint64(len(c.queue)) + 1)
 		c.hub.log.Info("hub: closing slow consumer",
 			slog.String("user", c.info.User), slog.String("client", c.info.Client),
 			slog.String("transport", c.info.Transport), slog.Int("queued", len(c.queue)))
 		c.beginCloseLocked(CloseSlowConsumer, "slow consumer")
 		if !c.writing {
 			c.writing = true
+			c.hub.writers.Add(1) // run takes it back
 			go c.run()
 		}
 		return false
@@ -178,6 +190,13 @@ func (c *Conn) enqueueLocked(it item) bool {
 func (c *Conn) kickLocked() {
 	if c.started && !c.writing && len(c.queue) > 0 {
 		c.writing = true
+		o := &c.hub.opts
+		if n := c.hub.writers.Add(1); o.CoalesceDelay > 0 && n > int64(o.CoalesceAbove) {
+			// Many connections are being written: let more events join
+			// this one's frame before writing (Options.CoalesceDelay).
+			time.AfterFunc(o.CoalesceDelay, c.run)
+			return
+		}
 		go c.run()
 	}
 }
@@ -243,6 +262,7 @@ var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
 // finishes the close when the connection is closing.
 func (c *Conn) run() {
 	var sc *writeScratch
+	defer c.hub.writers.Add(-1)
 	defer func() {
 		if sc != nil {
 			if cap(sc.buf) > 4*c.hub.opts.MaxFrameBytes {

@@ -41,6 +41,15 @@ type Hub struct {
 	connSeq atomic.Uint64
 
 	slowClosed, expired, evicted atomic.Uint64
+	// Event counters for metrics (Stats): publishes, events queued on
+	// connections live and on resume, returned by polls, and dropped
+	// with the queue of a connection cut as a slow consumer.
+	published, delivered, replayed, polled, droppedSlow atomic.Uint64
+	polls                                               pollCounts
+	connsOpened                                         sync.Map // Label -> *counter
+	// writers counts connections with a writer scheduled or running; see
+	// Options.CoalesceDelay.
+	writers atomic.Int64
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -176,6 +185,7 @@ func (h *Hub) Publish(channels []string, ev *Event) (mid string, reached []int) 
 	defer h.pubMu.Unlock()
 	locked := h.lockChannels(buf[:], channels)
 	seq := h.seq.Add(1)
+	h.published.Add(1)
 	ev.seq, ev.ID, ev.Created, ev.expires = seq, formatMID(h.epoch, seq), now, expires
 	ev.computeSize()
 	var cost int64
@@ -279,6 +289,7 @@ func (h *Hub) Subscribe(c *Conn, channels []string, since string) (Resume, error
 	}
 	c.replayed += len(replay)
 	res.Replayed = len(replay)
+	h.replayed.Add(uint64(len(replay)))
 	c.kickLocked()
 	return res, nil
 }
@@ -342,6 +353,13 @@ type Stats struct {
 	SlowClosed    uint64 // connections closed with CloseSlowConsumer
 	Expired       uint64 // stored entries dropped at expiry
 	Evicted       uint64 // stored entries dropped by the count or byte bound
+	Published     uint64 // events published
+	Delivered     uint64 // events queued on live connections as published
+	Replayed      uint64 // events queued on connections from history (resume)
+	Polled        uint64 // events returned by Poll and Since
+	// DroppedSlow counts events discarded because their connection was
+	// cut as a slow consumer: its queue, and the event that overflowed it.
+	DroppedSlow uint64
 }
 
 // Stats returns a snapshot, taking each shard's lock in turn.
@@ -358,5 +376,10 @@ func (h *Hub) Stats() Stats {
 	s.SlowClosed = h.slowClosed.Load()
 	s.Expired = h.expired.Load()
 	s.Evicted = h.evicted.Load()
+	s.Published = h.published.Load()
+	s.Delivered = h.delivered.Load()
+	s.Replayed = h.replayed.Load()
+	s.Polled = h.polled.Load()
+	s.DroppedSlow = h.droppedSlow.Load()
 	return s
 }

@@ -16,6 +16,8 @@ const (
 	DefaultMaxFrameBytes = 64 << 10
 	DefaultWriteTimeout  = 10 * time.Second
 	DefaultSweepInterval = time.Minute
+	DefaultCoalesceDelay = 2 * time.Millisecond
+	DefaultCoalesceAbove = 64
 )
 
 // maxEpoch is the largest epoch that fits the 10 digits of a mid.
@@ -44,6 +46,17 @@ type Options struct {
 	// WriteTimeout bounds each frame write; a write that takes longer closes
 	// the connection. Default 10s.
 	WriteTimeout time.Duration
+	// CoalesceDelay is how long a connection's writer waits before its
+	// first write when more than CoalesceAbove connections are being
+	// written at once, so that events published meanwhile join the same
+	// frame. A fan-out to thousands of connections is bound by one write
+	// syscall per frame per connection; under that load a few milliseconds
+	// of waiting turn many frames into one. A lone connection (the usual
+	// case) is written at once. Default 2ms; negative disables.
+	CoalesceDelay time.Duration
+	// CoalesceAbove is the number of connections being written at once
+	// above which CoalesceDelay applies. Default 64.
+	CoalesceAbove int
 	// SweepInterval is how often expired history and idle channels are
 	// dropped in the background. Default 1m.
 	SweepInterval time.Duration
@@ -74,6 +87,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: MaxFrameBytes must be >= 0, got %d", ErrInvalidOptions, o.MaxFrameBytes)
 	case o.WriteTimeout < 0:
 		return fmt.Errorf("%w: WriteTimeout must be >= 0, got %s", ErrInvalidOptions, o.WriteTimeout)
+	case o.CoalesceAbove < 0:
+		return fmt.Errorf("%w: CoalesceAbove must be >= 0, got %d", ErrInvalidOptions, o.CoalesceAbove)
 	case o.SweepInterval < 0:
 		return fmt.Errorf("%w: SweepInterval must be >= 0, got %s", ErrInvalidOptions, o.SweepInterval)
 	case o.Epoch < 0 || o.Epoch > maxEpoch:
@@ -104,6 +119,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.CoalesceDelay == 0 {
+		o.CoalesceDelay = DefaultCoalesceDelay
+	}
+	if o.CoalesceAbove == 0 {
+		o.CoalesceAbove = DefaultCoalesceAbove
 	}
 	if o.Now == nil {
 		o.Now = time.Now

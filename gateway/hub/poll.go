@@ -59,6 +59,7 @@ func (h *Hub) Since(channels []string, since string) (PollResult, error) {
 	locked := h.lockChannels(buf[:], channels)
 	res := h.readLocked(channels, sinceSeq, kind, h.opts.Now().UnixNano())
 	h.unlock(locked)
+	h.polled.Add(uint64(len(res.Events)))
 	return res, nil
 }
 
@@ -119,6 +120,7 @@ func (h *Hub) Poll(ctx context.Context, channels []string, since string, wait ti
 	res := h.readLocked(channels, sinceSeq, kind, h.opts.Now().UnixNano())
 	if len(res.Events) > 0 || (kind != sinceNone && !res.Resumed) || wait <= 0 || len(channels) == 0 {
 		h.unlock(locked)
+		h.polled.Add(uint64(len(res.Events)))
 		return res, nil
 	}
 	w := &waiter{wake: make(chan struct{}, 1), limit: h.opts.QueueSize}
@@ -165,5 +167,6 @@ func (h *Hub) Poll(ctx context.Context, channels []string, since string, wait ti
 			return res, err
 		}
 	}
+	h.polled.Add(uint64(len(res.Events)))
 	return res, nil
 }

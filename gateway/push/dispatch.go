@@ -112,11 +112,13 @@ func (s *Service) dispatch(jobs []*queue.Job) {
 			if p.p.HasApp(j.AppID) {
 				ok = append(ok, j)
 			} else {
+				p.tallyJobs([]*queue.Job{j}, providers.Rejected.String(), ReasonNoApp, false)
 				s.deadAll([]*queue.Job{j}, fmt.Sprintf("no %s app configured for app_id %q", platform, j.AppID))
 			}
 		}
 		if left, reason, paused := p.paused(s.opts.Now()); paused {
 			p.pausedJobs.Add(uint64(len(ok)))
+			p.tallyJobs(ok, ResultPaused, ReasonBreaker, true)
 			s.retryAll(ok, left, fmt.Sprintf("%s paused: %s", platform, reason))
 			continue
 		}
@@ -140,6 +142,7 @@ func (s *Service) sendChunk(p *provider, jobs []*queue.Job) {
 		if prevN == nil || !bytes.Equal(prev, j.Payload) {
 			n = new(providers.Notification)
 			if err := json.Unmarshal(j.Payload, n); err != nil {
+				p.tallyJobs([]*queue.Job{j}, providers.Rejected.String(), ReasonUndecodable, true)
 				s.deadAll([]*queue.Job{j}, "undecodable payload: "+err.Error())
 				continue
 			}
@@ -159,22 +162,28 @@ func (s *Service) sendChunk(p *provider, jobs []*queue.Job) {
 		return // Stop gave up waiting: the jobs stay leased and come back
 	}
 	ctx, cancel := context.WithTimeout(s.sendCtx, s.opts.SendTimeout)
+	start := time.Now()
 	results := p.p.Send(ctx, msgs)
+	took := time.Since(start)
 	cancel()
 	p.sem.Release(weight)
 	aborted := s.sendCtx.Err() != nil
 	if len(results) != len(msgs) {
 		s.log.Error("provider answered a different number of results; batch retried",
 			"platform", p.name, "sent", len(msgs), "results", len(results))
-		s.retryAll(sendable, 0, p.name+": provider answered "+fmt.Sprint(len(results))+" results for "+fmt.Sprint(len(msgs)))
+		msg := p.name + ": provider answered " + fmt.Sprint(len(results)) + " results for " + fmt.Sprint(len(msgs))
+		p.noteFailure(s.opts.Now(), msg)
+		s.retryAll(sendable, 0, msg)
 		return
 	}
 	if !aborted {
+		p.latency.observe(took)
 		if pause, reason := p.observe(s.opts.Now(), results); pause > 0 {
 			s.log.Warn("provider paused: most of a batch must be retried",
 				"platform", p.name, "pause", pause, "reason", reason, "batch", len(results))
 		}
 	}
+	p.account(s.opts.Now(), sendable, results, aborted)
 	s.settle(p, sendable, results, aborted)
 }
 
@@ -204,12 +213,9 @@ func (s *Service) settle(p *provider, jobs []*queue.Job, results []providers.Res
 		switch r.Class {
 		case providers.Delivered:
 			acked = append(acked, j.ID)
-			p.delivered.Add(1)
 		case providers.TokenInvalid:
-			p.invalid.Add(1)
 			async(func() { s.invalidate(ctx, j, reason) })
 		case providers.Rejected:
-			p.rejected.Add(1)
 			s.log.Warn("push rejected: dead letter, token kept", "platform", p.name, "app_id", j.AppID,
 				"job", j.ID, "token", redact(j.Token), "reason", reason, "status", r.Status)
 			async(func() { s.settleErr(j, "dead", s.q.Dead(ctx, j, reason)) })
@@ -217,7 +223,6 @@ func (s *Service) settle(p *provider, jobs []*queue.Job, results []providers.Res
 			if aborted {
 				continue
 			}
-			p.retried.Add(1)
 			retried++
 			if firstRetry == "" {
 				firstRetry = reason

@@ -27,6 +27,9 @@ type provider struct {
 	pauseReason string
 
 	delivered, retried, invalid, rejected, pausedJobs atomic.Uint64
+
+	latency *histogram // of Send calls
+	health  health
 }
 
 func newProvider(p providers.Provider, o Options) *provider {
@@ -34,6 +37,7 @@ func newProvider(p providers.Provider, o Options) *provider {
 		p: p, name: p.Platform(), limit: o.ProviderConcurrency,
 		sem:  semaphore.NewWeighted(int64(o.ProviderConcurrency)),
 		base: o.PauseBase, cap: o.PauseCap,
+		latency: newHistogram(latencyBounds()),
 	}
 }
 
@@ -98,6 +102,20 @@ type ProviderStats struct {
 	Paused uint64 `json:"paused"`
 	// PausedUntil is set while the circuit breaker holds the provider.
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
+
+	// Results break the counters down per app, result and reason (sorted),
+	// with ResultPaused for jobs put back unsent and rejected/no_app,
+	// rejected/undecodable for jobs dead-lettered before sending.
+	Results []ResultCount `json:"results"`
+	// Latency is the histogram of the provider's Send calls.
+	Latency Histogram `json:"send_latency"`
+	// LastSuccess is when the provider last answered a push (delivered,
+	// or token invalid); LastFailure when it last answered retry or
+	// rejected (or a send failed), with LastError saying what (tokens
+	// redacted). Unset until it happens.
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	LastFailure *time.Time `json:"last_failure,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
 }
 
 // ProviderStats returns the counters of each configured provider.
@@ -128,5 +146,6 @@ func (p *provider) stats(now time.Time) ProviderStats {
 		st.PausedUntil = &t
 	}
 	p.mu.Unlock()
+	p.healthStats(&st)
 	return st
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -118,6 +119,16 @@ type jwtClaims struct {
 func (i *Issuer) Mint(user string, ttl time.Duration, tags []string, client string) (string, time.Time, error) {
 	if user == "" {
 		return "", time.Time{}, errors.New("user: required")
+	}
+	// JSON encoding would replace invalid bytes with U+FFFD: the token
+	// would name another user (or tag) than the one asked for.
+	if !utf8.ValidString(user) || !utf8.ValidString(client) {
+		return "", time.Time{}, errors.New("user, client: must be valid UTF-8")
+	}
+	for _, t := range tags {
+		if !utf8.ValidString(t) {
+			return "", time.Time{}, errors.New("tags: must be valid UTF-8")
+		}
 	}
 	if ttl == 0 {
 		ttl = i.o.DefaultTTL

@@ -116,15 +116,18 @@ type APNsRequest struct {
 	Status int
 	Reason string
 	APNsID string
+	// At is when the fake answered, on its clock.
+	At time.Time
 }
 
 // APNs is a fake APNs provider API: HTTP/2 over TLS on a loopback port.
 type APNs struct {
 	opts    APNsOptions
 	addr    string
+	ca      *loopbackCA
 	pool    *x509.CertPool
 	cert    *x509.Certificate
-	tlsConf *tls.Config
+	tlsConf *tls.Config // guarded by life once serving: RotateCertificate swaps it
 
 	life   sync.Mutex // guards srv and closed: Down, Up, Close
 	srv    *http.Server
@@ -147,6 +150,8 @@ type APNs struct {
 	delivered atomic.Int64
 	nextID    atomic.Uint64
 	waiters   atomic.Int32
+
+	faults faultState
 }
 
 // NewAPNs starts a fake APNs on a random loopback port.
@@ -160,14 +165,19 @@ func NewAPNs(opts APNsOptions) (*APNs, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cert, pool, err := loopbackCert()
+	ca, err := newLoopbackCA()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.issue()
 	if err != nil {
 		return nil, err
 	}
 	f := &APNs{
 		opts:    opts,
-		pool:    pool,
-		cert:    cert.Leaf,
+		ca:      ca,
+		pool:    ca.pool,
+		cert:    ca.cert,
 		done:    make(chan struct{}),
 		scripts: make(map[string]*script),
 		changed: make(chan struct{}),
@@ -220,8 +230,9 @@ func (f *APNs) URL() string { return "https://" + f.addr }
 // CertPool returns a pool that trusts the fake's TLS certificate.
 func (f *APNs) CertPool() *x509.CertPool { return f.pool }
 
-// Certificate is the fake's self-signed TLS certificate, to add to a pool
-// that must trust several fakes (production and sandbox).
+// Certificate is the certificate authority that issues the fake's TLS
+// certificates, to add to a pool that must trust several fakes (production
+// and sandbox). It stays the same across RotateCertificate.
 func (f *APNs) Certificate() *x509.Certificate { return f.cert }
 
 // Close stops the server, ends delayed answers and waits for the server
@@ -364,6 +375,7 @@ func (f *APNs) behaviorFor(token string) Behavior {
 // finish counts (and records) an answered push and wakes waiters.
 func (f *APNs) finish(rec *APNsRequest) {
 	f.requests.Add(1)
+	rec.At = f.opts.Now()
 	ok := rec.Status == http.StatusOK
 	if ok {
 		f.delivered.Add(1)

@@ -29,6 +29,9 @@ func (f *APNs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.opts.CountOnly {
 		rec.Payload = bytes.Clone(buf.Bytes())
 	}
+	if status == http.StatusOK && f.apnsFault(w, &rec) {
+		return
+	}
 	var b Behavior
 	if status == http.StatusOK {
 		b = f.behaviorFor(rec.Token)

@@ -6,7 +6,10 @@
 // The fakes are meant for tests, benchmarks and the demo, so they do not
 // depend on package testing. Each listens on a random loopback port, can be
 // scripted per device token (fail with a status and reason, fail N times then
-// succeed, answer slowly, send Retry-After, be down), records what it
+// succeed, answer slowly, send Retry-After, be down), can fail service-wide
+// (Faults: 503 for everything, every n-th request 500, streams reset
+// mid-answer) and rotate its TLS certificate under the same CA
+// (APNs.RotateCertificate), records what it
 // received for assertions (or only counts, for benchmarks) and lets a caller
 // wait for N deliveries without sleeping.
 //

@@ -88,6 +88,8 @@ type FCMRequest struct {
 	Status int
 	// Auth is the access token the request carried ("" without one).
 	Auth string
+	// At is when the fake answered, on its clock.
+	At time.Time
 }
 
 // FCM is a protocol-true fake of the FCM HTTP v1 API and of Google's OAuth
@@ -109,6 +111,8 @@ type FCM struct {
 	delivered atomic.Int64
 	nextID    atomic.Int64
 	closeOnce sync.Once
+
+	faults faultState
 }
 
 // NewFCM starts a fake FCM on a random loopback port.
@@ -233,6 +237,7 @@ func (f *FCM) behaviourFor(token string) FCMBehavior {
 // record stores the request (unless counting only) and wakes waiters.
 func (f *FCM) record(r *FCMRequest) {
 	f.requests.Add(1)
+	r.At = f.opts.Now()
 	if r.Status == http.StatusOK {
 		f.delivered.Add(1)
 	}
@@ -320,6 +325,9 @@ func (f *FCM) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if f.fcmFault(w, &req) {
+		return
+	}
 	b := f.behaviourFor(tgt.Token)
 	if b.Delay > 0 {
 		t := time.NewTimer(b.Delay)

@@ -197,7 +197,7 @@ func (p *Provider) Send(ctx context.Context, batch []providers.Message) []provid
 				return
 			}
 			i := work[k]
-			results[i] = p.sendOne(ctx, batch[i].Target, preps[i])
+			results[i] = p.sendOne(ctx, batch[i].Target, preps[i], batch[i].Notification.ExpiresAt)
 		}
 	}
 	var next atomic.Int64
@@ -249,13 +249,20 @@ func (p *Provider) prepare(batch []providers.Message, results []providers.Result
 	return preps, work
 }
 
-func (p *Provider) sendOne(ctx context.Context, t providers.Target, pr prepared) providers.Result {
+func (p *Provider) sendOne(ctx context.Context, t providers.Target, pr prepared, expires time.Time) providers.Result {
 	if err := ctx.Err(); err != nil {
 		return providers.Result{Class: providers.Retry, Reason: ReasonCancelled, Err: err}
 	}
 	m := *pr.tmpl // shallow copy: the SDK only reads the shared parts
 	m.Token = t.Token
-	sctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	timeout := p.opts.Timeout
+	// The SDK retries 500/503 and network errors inside Send (up to four
+	// times, honouring Retry-After): without this bound a push could go
+	// out after its expiry, carrying a TTL computed before the retries.
+	if !expires.IsZero() {
+		timeout = max(min(timeout, expires.Sub(p.now())), 0)
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
 	name, err := pr.app.client.Send(sctx, &m)
 	r := classify(err, name, ctx, sctx, p.now())
 	cancel()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -63,6 +64,11 @@ func Decode(c echo.Context, v any) error {
 func DecodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apierr.Invalid("", "request body is empty: a JSON object is required")
+	}
+	// encoding/json would turn invalid bytes into U+FFFD, so "\xff" and
+	// "\xfe" would name the same user or token: refuse them instead.
+	if !utf8.Valid(body) {
+		return apierr.Invalid("", "request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

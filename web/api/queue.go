@@ -31,7 +31,8 @@ type QueueStats struct {
 	Retried   uint64 `json:"retried"`
 	Expired   uint64 `json:"expired"`
 	DeadTotal uint64 `json:"dead_total"`
-	// Providers are per-provider answer counters and breaker state.
+	// Providers are per-provider answers (per app and reason), breaker
+	// state, send latency and last success / failure (push.ProviderStats).
 	Providers []push.ProviderStats `json:"providers"`
 }
 

@@ -28,6 +28,7 @@ type subscription struct {
 	publicID []byte
 	user     string
 	since    string
+	protocol string // metrics label (hub.ConnInfo.Protocol)
 }
 
 // parseSubscription reads the mode, the channels (CHANNEL_ID or a v5
@@ -36,11 +37,11 @@ func (s *Server) parseSubscription(c echo.Context) (subscription, error) {
 	var sub subscription
 	switch {
 	case c.QueryParam("jsonRpc") == "true":
-		sub.format = s.rpc
+		sub.format, sub.protocol = s.rpc, hub.ProtocolBitrixV5
 	case c.QueryParam("binaryMode") == "true":
-		sub.format = Proto
+		sub.format, sub.protocol = Proto, hub.ProtocolBitrixV4
 	default:
-		sub.format = Text
+		sub.format, sub.protocol = Text, hub.ProtocolBitrixV3
 	}
 	if mid := c.QueryParam("mid"); hub.ValidMID(mid) {
 		sub.since = mid
@@ -101,6 +102,7 @@ func (s *Server) longPoll(c echo.Context) error {
 	if err != nil {
 		return c.String(http.StatusBadRequest, CodeWrongChannel.Reason())
 	}
+	defer s.hub.Track(hub.ConnInfo{User: sub.user, Client: "bitrix", Transport: hub.TransportLongPoll, Protocol: sub.protocol})()
 	ss := &session{format: sub.format, channels: sub.channels, user: sub.user}
 	if err := s.attach(ss); err != nil {
 		return c.String(http.StatusServiceUnavailable, "server restarting")
@@ -220,7 +222,7 @@ func (s *Server) websocket(c echo.Context) error {
 	if _, ok := sub.format.(protoFormat); ok {
 		t.typ = websocket.MessageBinary
 	}
-	hc := s.hub.NewConn(t, sub.format, hub.ConnInfo{User: sub.user, Client: "bitrix", Transport: "websocket"})
+	hc := s.hub.NewConn(t, sub.format, hub.ConnInfo{User: sub.user, Client: "bitrix", Transport: hub.TransportWebSocket, Protocol: sub.protocol})
 	ss := &session{conn: hc, ws: t, format: sub.format, channels: sub.channels, limited: sub.limited,
 		publicID: sub.publicID, user: sub.user}
 	ss.lastRead.Store(s.o.Now().UnixNano())

@@ -33,6 +33,19 @@ func RegisterDevices(g *echo.Group, reg *devices.Registry, tokens *token.Issuer,
 		if err := api.Decode(c, &b); err != nil {
 			return err
 		}
+		// Device ids are not secret; the push token is. Moving another
+		// user's device id therefore needs the token stored with it (the
+		// same phone, another account), or anyone could take over a
+		// device record and silence its owner.
+		if b.DeviceID != "" {
+			d, err := reg.Get(c.Request().Context(), b.DeviceID)
+			if err == nil && d.User != cl.User && d.Token != b.Token {
+				return apierr.New(apierr.CodeConflict, "device_id is registered to another user")
+			}
+			if err != nil && !errors.Is(err, devices.ErrNotFound) {
+				return err
+			}
+		}
 		return api.RegisterDevice(c, reg, b.Device(cl.User))
 	}, mw...)
 	g.GET("/sub/devices", func(c echo.Context) error {

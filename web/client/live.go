@@ -66,12 +66,16 @@ type liveHandlers struct {
 	o      LiveOptions
 	sched  *pollSchedules
 	sse    hub.Format
+	pings  *pingWheel
+	// conns counts the WebSocket read loops, which outlive their
+	// handlers (see ws).
+	conns sync.WaitGroup
 }
 
 // RegisterLive adds the live routes to e.
 func RegisterLive(e *echo.Echo, svc *live.Service, tokens *token.Issuer, o LiveOptions) {
 	o.setDefaults()
-	h := &liveHandlers{svc: svc, hub: svc.Hub(), tokens: tokens, o: o, sched: newPollSchedules(), sse: sseFormat{}}
+	h := &liveHandlers{svc: svc, hub: svc.Hub(), tokens: tokens, o: o, sched: newPollSchedules(), sse: sseFormat{}, pings: newPingWheel(o.PingInterval)}
 	ipLim := NewLimiter(o.PerIP, nil)
 	userLim := NewLimiter(RateLimit{Rate: 2, Burst: 20}, nil)
 	auth := RequireToken(tokens)
@@ -244,6 +248,11 @@ func (h *liveHandlers) poll(c echo.Context) error {
 	h.svc.Polled(cl.User, kind, now.Add(wait+15*time.Second))
 	var res hub.PollResult
 	var err error
+	transport := hub.TransportLongPoll
+	if wait == 0 {
+		transport = hub.TransportShortPoll
+	}
+	defer h.hub.Track(hub.ConnInfo{User: cl.User, Client: kind, Transport: transport})()
 	if wait == 0 {
 		res, err = h.hub.Since(chans, since)
 	} else {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -50,17 +51,27 @@ func (t *wsTransport) WriteFrame(ctx context.Context, frame []byte) error {
 	// connection, which would race the close frame (4001, 4008, 1012...)
 	// off the wire. So a cancel only ends the write if it is still stuck
 	// after closeGrace (a slow or dead peer); the deadline applies as is.
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
+	// Ending a write means dropping the connection (what coder/websocket
+	// does on a cancelled context), done here directly: the write itself
+	// gets no context, which saves two derived contexts and a second
+	// cancellation hook per frame on the fan-out path.
+	var done atomic.Bool
+	drop := func() {
+		if !done.Load() {
+			t.c.CloseNow()
+		}
+	}
 	stop := context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			cancel()
+			drop()
 			return
 		}
-		time.AfterFunc(closeGrace, cancel)
+		time.AfterFunc(closeGrace, drop)
 	})
-	defer stop()
-	return t.c.Write(wctx, websocket.MessageText, frame)
+	err := t.c.Write(context.Background(), websocket.MessageText, frame)
+	done.Store(true)
+	stop()
+	return err
 }
 
 // closeGrace is how long a write in flight may finish after the hub closed
@@ -80,7 +91,7 @@ func (t *wsTransport) Close(code int, reason string) error {
 func (h *liveHandlers) ws(c echo.Context) error {
 	cl, _ := Claims(c)
 	kind := clientKind(cl)
-	conn, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{
+	conn, err := websocket.Accept(smallReadHijacker{c.Response()}, c.Request(), &websocket.AcceptOptions{
 		OriginPatterns:  h.o.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -92,13 +103,12 @@ func (h *liveHandlers) ws(c echo.Context) error {
 		conn.Close(CloseTooManyConns, "too many connections")
 		return nil
 	}
-	defer h.svc.Release(cl.User, kind)
-
 	t := &wsTransport{c: conn}
 	hc := h.hub.NewConn(t, hub.Native, hub.ConnInfo{User: cl.User, Client: kind, Transport: "websocket"})
 	since := c.QueryParam("since")
 	res, err := h.hub.Subscribe(hc, channelsOf(cl.User), since)
 	if err != nil {
+		h.svc.Release(cl.User, kind)
 		hc.Close(CloseRestart, "server shutting down")
 		return nil
 	}
@@ -107,17 +117,35 @@ func (h *liveHandlers) ws(c echo.Context) error {
 		hc.Send(resyncFrame)
 	}
 	exp := tokenTimer(cl, func() { hc.Close(CloseUnauthenticated, "token expired") })
-	defer exp.Stop()
+	// The connection is read from a goroutine of its own and the handler
+	// returns: net/http's goroutine for the request (its stack grown deep
+	// by the middleware chain), the request and the echo context are then
+	// freed, which is most of an idle connection's memory. The hijacked
+	// connection is ours either way; net/http never waited for it.
+	h.conns.Add(1)
+	go func() {
+		defer h.conns.Done()
+		defer h.svc.Release(cl.User, kind)
+		defer exp.Stop()
+		h.readLoop(conn, hc, cl.User, cl.Tags)
+	}()
+	return nil
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.pinger(ctx, conn, hc)
+// readLoop reads client frames until the connection ends, then waits until
+// the hub has finished with it.
+func (h *liveHandlers) readLoop(conn *websocket.Conn, hc *hub.Conn, user string, tokenTags []string) {
+	// Pings come from one shared wheel, not a goroutine per connection.
+	peer := h.pings.add(conn)
+	defer h.pings.remove(peer)
 	// When the hub closes the connection, the transport's Close runs the
 	// close handshake, which ends the read below; cancelling the read
 	// instead would drop the TCP connection before the close frame.
 	bad := 0
 	for {
-		typ, b, err := conn.Read(ctx)
+		// No cancellable context: the close handshake or a failed ping
+		// ends the read, and a context would cost a registration per read.
+		typ, b, err := conn.Read(context.Background())
 		if err != nil {
 			if code, _ := hc.CloseCode(); code == 0 {
 				code := int(websocket.CloseStatus(err))
@@ -130,7 +158,7 @@ func (h *liveHandlers) ws(c echo.Context) error {
 		}
 		if typ != websocket.MessageText {
 			bad++
-		} else if err := h.handleOp(hc, cl.User, cl.Tags, b); err != nil {
+		} else if err := h.handleOp(hc, user, tokenTags, b); err != nil {
 			bad++
 		}
 		if bad > 10 {
@@ -139,7 +167,6 @@ func (h *liveHandlers) ws(c echo.Context) error {
 		}
 	}
 	<-hc.Done()
-	return nil
 }
 
 func (h *liveHandlers) handleOp(hc *hub.Conn, user string, tokenTags []string, b []byte) error {
@@ -164,27 +191,4 @@ func (h *liveHandlers) handleOp(hc *hub.Conn, user string, tokenTags []string, b
 		}
 	}
 	return nil
-}
-
-// pinger sends WebSocket pings; a peer that does not answer within two
-// intervals is closed.
-func (h *liveHandlers) pinger(ctx context.Context, conn *websocket.Conn, hc *hub.Conn) {
-	t := time.NewTicker(h.o.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, 2*h.o.PingInterval)
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				// The peer is gone: no close handshake to wait for. The
-				// read loop sees the error and closes the hub connection.
-				conn.CloseNow()
-				return
-			}
-		}
-	}
 }

@@ -1,0 +1,13 @@
+package metrics
+
+import "syscall"
+
+// availableBytes is the space an unprivileged writer may still use on the
+// file system holding dir.
+func availableBytes(dir string) (uint64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
+}
