@@ -53,6 +53,7 @@ type fleet struct {
 	clients map[string]*http.Client // per source address
 
 	received atomic.Int64
+	frames   atomic.Int64 // WebSocket messages carrying events
 	closed   atomic.Int64 // readers ended by the server (e.g. 4008)
 	target   atomic.Int64 // when received reaches it, done is closed
 	done     chan struct{}
@@ -198,6 +199,9 @@ func (f *fleet) read(c *websocket.Conn, i int) {
 		}
 		buf = data
 		now := time.Now().UnixNano()
+		if bytes.Contains(data, eventMark) {
+			f.frames.Add(1)
+		}
 		for len(data) > 0 {
 			line := data
 			if j := bytes.IndexByte(data, '\n'); j >= 0 {

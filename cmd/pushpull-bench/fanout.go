@@ -73,6 +73,11 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 	if err != nil {
 		return nil, err
 	}
+	prof, err := startPerf(env, s)
+	if err != nil {
+		return nil, err
+	}
+	defer prof.stop()
 	start := time.Now()
 	if err := publish(ctx, s, *events, *batch, *publishers, ""); err != nil {
 		return nil, err
@@ -86,6 +91,7 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	prof.stop()
 	end := time.Unix(0, f.lastRecv.Load())
 	res := &result{Unit: "events/s"}
 	res.setServer(s, before)
@@ -102,9 +108,10 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 		"delivered": got, "expected": total, "closed_by_server": f.closed.Load(),
 		"publish_seconds": publishTime.Seconds(), "elapsed_seconds": elapsed.Seconds(),
 		"connect_seconds": connectTime.Seconds(),
+		"frames":          f.frames.Load(), "events_per_frame": float64(got) / float64(max(1, f.frames.Load())),
 	}
-	res.Summary = fmt.Sprintf("fanout: %d clients × %d events: %d/%d delivered in %.3fs = %.0f events/s; publish→receive p50 %.2f ms p90 %.2f ms p99 %.2f ms; server RSS %d KiB, CPU %.2fs",
-		*clients, *events, got, total, elapsed.Seconds(), res.Throughput, res.P50ms, res.P90ms, res.P99ms, res.ServerRSSKiB, res.ServerCPUs)
+	res.Summary = fmt.Sprintf("fanout: %d clients × %d events: %d/%d delivered in %.3fs = %.0f events/s; publish→receive p50 %.2f ms p90 %.2f ms p99 %.2f ms; %.1f events per frame; server RSS %d KiB, CPU %.2fs",
+		*clients, *events, got, total, elapsed.Seconds(), res.Throughput, res.P50ms, res.P90ms, res.P99ms, res.Extra["events_per_frame"], res.ServerRSSKiB, res.ServerCPUs)
 	if timedOut || got < total {
 		return res, fmt.Errorf("%w: %d of %d (closed by server: %d)\n%s", errIncomplete, got, total, f.closed.Load(), res.Summary)
 	}

@@ -14,12 +14,13 @@ func runIdleMemory(ctx context.Context, env *runEnv, args []string) (*result, er
 	clients := fs.Int("clients", 10000, "idle WebSocket connections, one user each")
 	dialers := fs.Int("dialers", 16, "concurrent WebSocket dials while connecting")
 	settle := fs.Duration("settle", 2*time.Second, "pause after connecting before reading RSS")
+	polls := fs.Int("polls", 0, "long polls to hold after the WebSockets (GET /sub/poll?wait=60), measured separately")
 	resolve := commonFlags(fs, env)
 	if err := parse(ctx, fs, args, resolve); err != nil {
 		return nil, err
 	}
-	if *clients < 1 || *dialers < 1 {
-		return nil, fmt.Errorf("%w: -clients and -dialers must be ≥ 1", errUsage)
+	if *clients < 0 || *polls < 0 || *clients+*polls < 1 || *dialers < 1 {
+		return nil, fmt.Errorf("%w: -clients and -polls must be ≥ 0 (one of them > 0), -dialers ≥ 1", errUsage)
 	}
 	s, err := env.start(ctx)
 	if err != nil {
@@ -55,8 +56,8 @@ func runIdleMemory(ctx context.Context, env *runEnv, args []string) (*result, er
 	}
 	goAfter := s.goStats(ctx)
 	closed := f.closed.Load()
-	perConnGo := func(k string) float64 { return (goAfter[k] - goBefore[k]) / float64(*clients) }
-	perConn := float64(after.RSSKiB-before.RSSKiB) / float64(*clients)
+	perConnGo := func(k string) float64 { return (goAfter[k] - goBefore[k]) / float64(max(1, *clients)) }
+	perConn := float64(after.RSSKiB-before.RSSKiB) / float64(max(1, *clients))
 	res := &result{Unit: "KiB/connection", Throughput: perConn, ServerRSSKiB: after.RSSKiB, ServerCPUs: (after.CPU - before.CPU).Seconds()}
 	res.Params = map[string]any{"clients": *clients, "settle": settle.String()}
 	res.Extra = map[string]any{
@@ -72,6 +73,38 @@ func runIdleMemory(ctx context.Context, env *runEnv, args []string) (*result, er
 		res.Extra["goroutines_per_conn"], connectTime.Seconds(), closed)
 	if closed > 0 {
 		return res, fmt.Errorf("%d connections closed by the server\n%s", closed, res.Summary)
+	}
+	if *polls == 0 {
+		return res, nil
+	}
+	// Held long polls, on top of the WebSockets: their own slope.
+	ps, err := holdPolls(ctx, f, s, *polls, *clients, time.Minute)
+	if err != nil {
+		return res, fmt.Errorf("long polls: %w\n%s", err, res.Summary)
+	}
+	defer ps.close()
+	select {
+	case <-time.After(*settle): // let the server finish per-poll setup
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	afterPolls, err := s.proc()
+	if err != nil {
+		return nil, err
+	}
+	goPolls := s.goStats(ctx)
+	perPoll := float64(afterPolls.RSSKiB-after.RSSKiB) / float64(*polls)
+	perPollGo := func(k string) float64 { return (goPolls[k] - goAfter[k]) / float64(*polls) }
+	res.ServerRSSKiB = afterPolls.RSSKiB
+	res.Params["polls"] = *polls
+	res.Extra["poll_kib"] = perPoll
+	res.Extra["poll_heap_inuse_kib"] = perPollGo("go_memstats_heap_inuse_bytes") / 1024
+	res.Extra["poll_stack_inuse_kib"] = perPollGo("go_memstats_stack_inuse_bytes") / 1024
+	res.Extra["poll_goroutines"] = perPollGo("go_goroutines")
+	res.Summary += fmt.Sprintf("; %d held long polls: RSS → %d KiB = %.1f KiB per poll (Go heap %.1f KiB, stacks %.1f KiB, %.1f goroutines per poll)",
+		*polls, afterPolls.RSSKiB, perPoll, res.Extra["poll_heap_inuse_kib"], res.Extra["poll_stack_inuse_kib"], res.Extra["poll_goroutines"])
+	if n := ps.failed.Load(); n > 0 {
+		return res, fmt.Errorf("%d long polls ended early\n%s", n, res.Summary)
 	}
 	return res, nil
 }

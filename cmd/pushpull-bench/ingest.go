@@ -67,6 +67,11 @@ func runIngest(ctx context.Context, env *runEnv, args []string) (*result, error)
 	if err != nil {
 		return nil, err
 	}
+	prof, err := startPerf(env, s)
+	if err != nil {
+		return nil, err
+	}
+	defer prof.stop()
 	var next, jobs atomic.Int64
 	lat := make([][]int64, *conc)
 	errs := make(chan error, *conc)
@@ -106,6 +111,7 @@ func runIngest(ctx context.Context, env *runEnv, args []string) (*result, error)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	prof.stop()
 	close(errs)
 	res := &result{Unit: "jobs/s"}
 	res.setServer(s, before)

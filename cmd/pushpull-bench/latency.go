@@ -38,6 +38,11 @@ func runPublishLatency(ctx context.Context, env *runEnv, args []string) (*result
 	if err != nil {
 		return nil, err
 	}
+	prof, err := startPerf(env, s)
+	if err != nil {
+		return nil, err
+	}
+	defer prof.stop()
 
 	// A fixed schedule: request k is due at start + k/rate. A request that
 	// finds every worker busy is counted as missed instead of queued, so a
@@ -103,6 +108,7 @@ func runPublishLatency(ctx context.Context, env *runEnv, args []string) (*result
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	prof.stop()
 	res := &result{Unit: "requests/s"}
 	res.setServer(s, before)
 	got := f.received.Load()

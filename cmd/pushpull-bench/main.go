@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -29,6 +30,9 @@ var scenarios = []scenario{
 	{"publish-latency", "one online user, R single-event requests/s: API answer and publish→receive latency", runPublishLatency},
 	{"idle-memory", "N idle WebSocket connections: server RSS growth per connection", runIdleMemory},
 	{"ingest", "POST /push batches of fcm device notifications from C concurrent callers: accepted jobs/s", runIngest},
+	{"deliver-apns", "N registered iOS devices, M pushes via POST /push to an in-process fake APNs: jobs/s and enqueue→delivery latency", runDeliverAPNs},
+	{"deliver-fcm", "N registered Android devices, M pushes via POST /push to an in-process fake FCM: jobs/s and enqueue→delivery latency", runDeliverFCM},
+	{"recovery", "J jobs queued with APNs answering 503, SIGKILL, restart with APNs up: time to first delivery and lost jobs", runRecovery},
 }
 
 func main() {
@@ -61,6 +65,12 @@ type runEnv struct {
 	tmp     string
 	timeout time.Duration
 	stderr  io.Writer
+	// serverEnv is appended to every server's environment (-env flags),
+	// after the scenario's own settings, so it can override them.
+	serverEnv []string
+	// perfOut, when set, is where the measured phase's perf profile of
+	// the server goes (-perf).
+	perfOut string
 }
 
 // start launches a server for one run; the caller must stop it.
@@ -69,7 +79,7 @@ func (e *runEnv) start(ctx context.Context, extraEnv ...string) (*server, error)
 	if err != nil {
 		return nil, err
 	}
-	return startServer(ctx, e.bin, dir, extraEnv)
+	return startServer(ctx, e.bin, dir, append(extraEnv, e.serverEnv...))
 }
 
 // run parses the common flags, builds the server if needed and runs one
@@ -113,6 +123,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 func commonFlags(fs *flag.FlagSet, env *runEnv) func(ctx context.Context) error {
 	bin := fs.String("bin", "", "pushpull `binary` to run (default: go build ./cmd/pushpull of this module)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "upper bound on the measured phase")
+	fs.Func("env", "extra server environment `KEY=value` (repeatable), e.g. PUSHPULL_PUSH_WORKERS=4", func(v string) error {
+		if !strings.HasPrefix(v, "PUSHPULL_") || !strings.Contains(v, "=") {
+			return fmt.Errorf("want PUSHPULL_KEY=value, got %q", v)
+		}
+		env.serverEnv = append(env.serverEnv, v)
+		return nil
+	})
+	fs.StringVar(&env.perfOut, "perf", "", "record a perf CPU profile of the server during the measured phase into `file` (needs perf)")
 	return func(ctx context.Context) error {
 		env.timeout = *timeout
 		if *bin != "" {

@@ -26,6 +26,8 @@ var errNotReady = errors.New("server not ready")
 // started it; stop must be called (it is idempotent).
 type server struct {
 	cmd     *exec.Cmd
+	bin     string
+	env     []string
 	dir     string
 	logPath string
 	apiURL  string // http://127.0.0.1:p
@@ -85,7 +87,6 @@ func startServer(ctx context.Context, bin, dir string, extraEnv []string) (*serv
 		wsURL:   fmt.Sprintf("ws://127.0.0.1:%d/sub/ws", clientPort),
 		key:     "bench-" + randomHex(16),
 		secret:  []byte(randomHex(24)),
-		exited:  make(chan struct{}),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second,
 		}},
@@ -108,19 +109,57 @@ func startServer(ctx context.Context, bin, dir string, extraEnv []string) (*serv
 		"PUSHPULL_LOG_LEVEL=warn",
 		"PUSHPULL_CLIENT_MAX_CONNS_PER_USER=100000",
 	)
-	env = append(env, extraEnv...)
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env = env
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	s.bin, s.env = bin, append(env, extraEnv...)
+	if err := s.launch(logf); err != nil {
+		return nil, err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	if err := s.waitReady(ctx, 15*time.Second); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.logTail())
 	}
 	return s, nil
+}
+
+// launch starts the process with s.bin and s.env, logging to logf.
+func (s *server) launch(logf *os.File) error {
+	s.cmd = exec.Command(s.bin, "serve")
+	s.cmd.Env = s.env
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.exited = make(chan struct{})
+	s.stopped = false
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	exited, cmd := s.exited, s.cmd
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return nil
+}
+
+// kill ends the process with SIGKILL (no shutdown, no final commit) and
+// waits until it is reaped.
+func (s *server) kill() {
+	if s.stopped || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.stopped = true
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.http.CloseIdleConnections()
+}
+
+// restart starts the process again on the same data directory, ports and
+// configuration, after kill or stop. It returns once the process runs; the
+// caller decides how long to wait for /readyz.
+func (s *server) restart() error {
+	if !s.stopped {
+		return errors.New("restart of a running server")
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	return s.launch(logf)
 }
 
 func (s *server) waitReady(ctx context.Context, within time.Duration) error {

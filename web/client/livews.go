@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"path"
 	"strings"
@@ -127,6 +128,14 @@ func (h *liveHandlers) ws(c echo.Context) error {
 		defer h.conns.Done()
 		defer h.svc.Release(cl.User, kind)
 		defer exp.Stop()
+		// Outside net/http's and echo's recovery: a bug in one
+		// connection's handling must not take the process down.
+		defer func() {
+			if r := recover(); r != nil {
+				slog.Error("websocket read loop panicked; connection closed", "user", cl.User, "panic", r)
+				hc.Close(int(websocket.StatusInternalError), "internal error")
+			}
+		}()
 		h.readLoop(conn, hc, cl.User, cl.Tags)
 	}()
 	return nil

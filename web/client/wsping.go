@@ -2,9 +2,7 @@ package client
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -146,20 +144,18 @@ func (w *pingWheel) ping(p *wsPeer) {
 const wsReadBuffer = 512
 
 // smallReadHijacker is the response writer given to websocket.Accept: its
-// Hijack swaps the read buffer for a wsReadBuffer one, keeping any bytes
-// net/http had already read past the request.
+// Hijack swaps the read buffer for a wsReadBuffer one.
 type smallReadHijacker struct{ http.ResponseWriter }
 
-// Hijack implements http.Hijacker.
+// Hijack implements http.Hijacker. When the client has already sent bytes
+// past the request (frames before the 101 arrived), net/http's reader is
+// handed over as it is: websocket.Accept carries over only what is
+// buffered in the reader it gets, so a fresh reader in front of those
+// bytes would lose them.
 func (w smallReadHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return conn, brw, err
 	}
-	var r io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
-	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, wsReadBuffer), brw.Writer), nil
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, wsReadBuffer), brw.Writer), nil
 }
