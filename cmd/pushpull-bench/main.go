@@ -71,10 +71,19 @@ type runEnv struct {
 	// perfOut, when set, is where the measured phase's perf profile of
 	// the server goes (-perf).
 	perfOut string
+	// remote is the running instance given by -target, or nil.
+	remote *server
 }
 
 // start launches a server for one run; the caller must stop it.
 func (e *runEnv) start(ctx context.Context, extraEnv ...string) (*server, error) {
+	if e.remote != nil {
+		if len(extraEnv) > 0 || len(e.serverEnv) > 0 || e.perfOut != "" {
+			return nil, errNeedsOwnServer
+		}
+		r := *e.remote
+		return &r, nil
+	}
 	dir, err := os.MkdirTemp(e.tmp, "run-")
 	if err != nil {
 		return nil, err
@@ -131,8 +140,16 @@ func commonFlags(fs *flag.FlagSet, env *runEnv) func(ctx context.Context) error 
 		return nil
 	})
 	fs.StringVar(&env.perfOut, "perf", "", "record a perf CPU profile of the server during the measured phase into `file` (needs perf)")
+	remote := remoteFlags(fs)
 	return func(ctx context.Context) error {
 		env.timeout = *timeout
+		r, err := remote()
+		if err != nil {
+			return err
+		}
+		if env.remote = r; r != nil {
+			return nil // nothing to build
+		}
 		if *bin != "" {
 			env.bin = *bin
 			return nil

@@ -37,6 +37,10 @@ type server struct {
 	http    *http.Client
 	exited  chan struct{}
 	stopped bool
+	// remote is set for a running instance given by -target: nothing is
+	// started, stopped or killed; pid (0: unknown) is read for RSS/CPU.
+	remote bool
+	pid    int
 }
 
 // buildServer compiles ./cmd/pushpull of the module containing the working
@@ -240,8 +244,14 @@ type procStats struct {
 const clockTick = 100
 
 func (s *server) proc() (procStats, error) {
-	pid := s.cmd.Process.Pid
 	var st procStats
+	if s.remote && s.pid == 0 {
+		return st, nil // not reported (-target-pid not given)
+	}
+	pid := s.pid
+	if !s.remote {
+		pid = s.cmd.Process.Pid
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return st, err
