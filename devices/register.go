@@ -50,7 +50,7 @@ func (r *Registry) Register(ctx context.Context, d Device) (Registration, error)
 	// UTC without a monotonic reading: exactly what a later Get returns.
 	now := r.opts.Now().UTC().Round(0)
 	var reg Registration
-	err := r.db.Update(func(tx *bbolt.Tx) error {
+	err := r.update(func(tx *bbolt.Tx) error {
 		reg = Registration{}
 		s, err := openStore(tx)
 		if err != nil {
@@ -127,7 +127,7 @@ func (r *Registry) Remove(ctx context.Context, id string) (Device, error) {
 		return Device{}, err
 	}
 	var d Device
-	err := r.db.Update(func(tx *bbolt.Tx) error {
+	err := r.update(func(tx *bbolt.Tx) error {
 		s, err := openStore(tx)
 		if err != nil {
 			return err
@@ -160,7 +160,7 @@ func (r *Registry) RemoveToken(ctx context.Context, platformName, token string) 
 	}
 	token = spec.normalize(token)
 	var d Device
-	err := r.db.Update(func(tx *bbolt.Tx) error {
+	err := r.update(func(tx *bbolt.Tx) error {
 		s, err := openStore(tx)
 		if err != nil {
 			return err

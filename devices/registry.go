@@ -15,6 +15,29 @@ import (
 // ErrNotFound is returned when no device matches the id or token asked for.
 var ErrNotFound = errors.New("devices: not found")
 
+// ErrStorage wraps a write the database file could not take (disk full,
+// file size limit, read-only file system, I/O error) after the change
+// itself was valid: nothing was stored, and retrying later may succeed.
+var ErrStorage = errors.New("devices: storage unavailable")
+
+// update runs fn in a write transaction. When fn succeeded but the commit
+// failed, the error is marked ErrStorage: bbolt keeps only the text of
+// some file errors ("file resize error: ..."), so the class is given here.
+func (r *Registry) update(fn func(*bbolt.Tx) error) error {
+	applied := false
+	err := r.db.Update(func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		applied = true
+		return nil
+	})
+	if err != nil && applied {
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	return err
+}
+
 // Defaults applied by Open to zero Options fields.
 const (
 	DefaultStaleAfter    = 60 * 24 * time.Hour
@@ -155,7 +178,7 @@ func (r *Registry) Purge(ctx context.Context) (int, error) {
 			return total, err
 		}
 		n := 0
-		err := r.db.Update(func(tx *bbolt.Tx) error {
+		err := r.update(func(tx *bbolt.Tx) error {
 			s, err := openStore(tx)
 			if err != nil {
 				return err

@@ -73,7 +73,7 @@ func MapError(err error) *apierr.Error {
 		return apierr.New(apierr.CodeUnavailable, "shutting down")
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierr.New(apierr.CodeUnavailable, "timed out: try again")
-	case errors.Is(err, queue.ErrStorage), storageUnavailable(err):
+	case errors.Is(err, queue.ErrStorage), errors.Is(err, devices.ErrStorage), storageUnavailable(err):
 		// Nothing was committed: the caller may retry once space returns.
 		e := apierr.New(apierr.CodeUnavailable, "storage unavailable: nothing was stored, try again later")
 		e.RetryAfter = 5 * time.Second

@@ -39,7 +39,7 @@ func RegisterDevices(g *echo.Group, reg *devices.Registry, tokens *token.Issuer,
 		// device record and silence its owner.
 		if b.DeviceID != "" {
 			d, err := reg.Get(c.Request().Context(), b.DeviceID)
-			if err == nil && d.User != cl.User && d.Token != b.Token {
+			if err == nil && d.User != cl.User && d.Token != devices.Normalize(b.Device(cl.User)).Token {
 				return apierr.New(apierr.CodeConflict, "device_id is registered to another user")
 			}
 			if err != nil && !errors.Is(err, devices.ErrNotFound) {
