@@ -195,6 +195,7 @@ type PushConfig struct {
 type APNsConfig struct {
 	ProductionURL string    `toml:"production_url"`
 	SandboxURL    string    `toml:"sandbox_url"`
+	CAFile        string    `toml:"ca_file"`
 	Concurrency   int       `toml:"concurrency"`
 	Timeout       Duration  `toml:"timeout"`
 	Apps          []APNsApp `toml:"app"`

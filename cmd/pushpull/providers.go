@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/pushpull/pushpull/providers"
 	"github.com/pushpull/pushpull/providers/apns"
@@ -25,9 +27,20 @@ func buildProviders(ctx context.Context, cfg Config, log *slog.Logger) ([]provid
 				CertFile: a.CertFile, CertPassword: a.CertPassword,
 			}
 		}
+		var roots *x509.CertPool
+		if cfg.APNs.CAFile != "" {
+			pem, err := os.ReadFile(cfg.APNs.CAFile)
+			if err != nil {
+				return nil, &ConfigError{Key: "apns.ca_file", Message: err.Error()}
+			}
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				return nil, &ConfigError{Key: "apns.ca_file", Message: "no PEM certificate in " + cfg.APNs.CAFile}
+			}
+		}
 		p, err := apns.New(apns.Options{
 			Apps: apps, ProductionURL: cfg.APNs.ProductionURL, SandboxURL: cfg.APNs.SandboxURL,
-			Concurrency: cfg.APNs.Concurrency, Timeout: cfg.APNs.Timeout.Duration,
+			Concurrency: cfg.APNs.Concurrency, Timeout: cfg.APNs.Timeout.Duration, RootCAs: roots,
 			Logger: log.With("component", "apns"),
 		})
 		if err != nil {
