@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -81,7 +83,10 @@ func (h *liveHandlers) sseHandler(c echo.Context) error {
 		hc.Close(CloseRestart, "server shutting down")
 		return nil
 	}
-	first := append([]byte("retry: 3000\nevent: welcome\ndata: "), welcomeFrame(h.hub, res, h.o.PingInterval)...)
+	// A reconnect delay of 2–5 s, different per stream, so that the
+	// browsers of a restarted server do not all come back at once.
+	retry := 2000 + rand.IntN(3001)
+	first := append([]byte("retry: "+strconv.Itoa(retry)+"\nevent: welcome\ndata: "), welcomeFrame(h.hub, res, h.o.PingInterval)...)
 	hc.Start(append(first, "\n\n"...))
 	if since != "" && !res.Resumed {
 		hc.Send([]byte("event: resync\ndata: {\"type\":\"resync\",\"reason\":\"history_lost\"}\n\n"))
