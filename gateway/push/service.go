@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/providers"
 	"github.com/pushpull/pushpull/queue"
 )
@@ -24,8 +23,8 @@ var (
 // Service accepts notifications (Push, Cancel, Status) and, once started,
 // dispatches their jobs. All methods are safe for concurrent use.
 type Service struct {
-	q     *queue.Queue
-	reg   *devices.Registry
+	q     Queue
+	reg   Registry
 	provs map[string]*provider // by platform
 	opts  Options
 	log   *slog.Logger
@@ -50,7 +49,7 @@ type Service struct {
 // provider per platform. It does not start dispatching (Start). The
 // service does not own q, reg or the providers: the caller closes them
 // after Stop.
-func New(q *queue.Queue, reg *devices.Registry, provs []providers.Provider, o Options) (*Service, error) {
+func New(q Queue, reg Registry, provs []providers.Provider, o Options) (*Service, error) {
 	if q == nil {
 		return nil, fmt.Errorf("%w: queue is nil", ErrInvalidOptions)
 	}

@@ -21,8 +21,8 @@ import (
 // Server holds what the publisher API handlers need. Routes are added by
 // Register; each concern registers its own routes from its own file.
 type Server struct {
-	Queue   *queue.Queue
-	Devices *devices.Registry
+	Queue   QueueAdmin
+	Devices DeviceStore
 	Push    *push.Service
 	Live    *live.Service
 	Tokens  *token.Issuer

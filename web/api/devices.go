@@ -42,7 +42,7 @@ type RegistrationAnswer struct {
 
 // RegisterDevice validates and stores d, answering 201 for a new device
 // and 200 for an update. Validation errors name the body field.
-func RegisterDevice(c echo.Context, reg *devices.Registry, d devices.Device) error {
+func RegisterDevice(c echo.Context, reg DeviceStore, d devices.Device) error {
 	if err := devices.Validate(devices.Normalize(d)); err != nil {
 		return err
 	}

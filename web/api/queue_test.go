@@ -10,7 +10,7 @@ import (
 func TestQueueAdminEndpoints(t *testing.T) {
 	a := newTestAPI(t)
 	ctx := context.Background()
-	q := a.srv.Queue
+	q := a.srv.Queue.(*queue.Queue)
 	jobs := []*queue.Job{
 		{User: "1", Platform: "apns", Token: "t1", Payload: []byte(`{}`)},
 		{User: "2", Platform: "fcm", Token: "t2", Payload: []byte(`{}`)},

@@ -21,7 +21,7 @@ type DevicesOptions struct {
 // RegisterDevices adds POST/GET/DELETE /sub/devices to g. The user is
 // always the token's: a body naming a user is rejected, and a device of
 // another user is "not found" to the caller.
-func RegisterDevices(g *echo.Group, reg *devices.Registry, tokens *token.Issuer, o DevicesOptions) {
+func RegisterDevices(g *echo.Group, reg api.DeviceStore, tokens *token.Issuer, o DevicesOptions) {
 	if o.PerUser == (RateLimit{}) {
 		o.PerUser = RateLimit{Rate: 1, Burst: 10}
 	}

@@ -46,7 +46,9 @@ var (
 	dbWriteTime = desc("db_write_seconds_total", "Time bbolt spent writing and syncing committed pages (commit latency, summed; divide by db_commits_total for the mean).")
 )
 
-type queueCollector struct{ q *queue.Queue }
+type queueCollector struct {
+	q interface{ Stats() (queue.Stats, error) }
+}
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{queueDepth, queueAge, queueTotal, queueErr} {

@@ -76,7 +76,7 @@ func (m *Metrics) Middleware(listener string) echo.MiddlewareFunc {
 }
 
 // WatchQueue exports the queue's depth and counters, read at scrape time.
-func (m *Metrics) WatchQueue(q *queue.Queue) {
+func (m *Metrics) WatchQueue(q interface{ Stats() (queue.Stats, error) }) {
 	m.Registry.MustRegister(&queueCollector{q: q})
 }
 
