@@ -74,6 +74,47 @@ type Request struct {
 	// IdempotencyKey: a second request with the same key within the
 	// queue's idempotency window stores nothing and gets the first result.
 	IdempotencyKey string
+
+	// checked is left by a successful Validate: the payload it rendered,
+	// so that Push, which validates again, does not render it again.
+	checked *payloadReceipt
+}
+
+// payloadReceipt records a notification whose provider payloads passed
+// checkPayload. It holds copies of the raw JSON fields: a caller that
+// changes them in place after Validate gets them checked again.
+type payloadReceipt struct {
+	n              providers.Notification // the text fields; ExpiresAt zero, Badge, Data, APNs and FCM cleared
+	badge          *int
+	data, apns, fc string
+	toAPNs, toFCM  bool
+}
+
+// matches reports whether n, going to the given providers, is the
+// notification the receipt was issued for.
+func (p *payloadReceipt) matches(n *providers.Notification, toAPNs, toFCM bool) bool {
+	if p == nil || p.toAPNs != toAPNs || p.toFCM != toFCM ||
+		string(n.Data) != p.data || string(n.APNs) != p.apns || string(n.FCM) != p.fc {
+		return false
+	}
+	if (n.Badge == nil) != (p.badge == nil) || n.Badge != nil && *n.Badge != *p.badge {
+		return false
+	}
+	o := &p.n
+	return n.Title == o.Title && n.Subtitle == o.Subtitle && n.Body == o.Body && n.Sound == o.Sound &&
+		n.Category == o.Category && n.ThreadID == o.ThreadID && n.ContentAvailable == o.ContentAvailable &&
+		n.MutableContent == o.MutableContent && n.PushType == o.PushType && n.Priority == o.Priority &&
+		n.CollapseID == o.CollapseID
+}
+
+func newReceipt(n *providers.Notification, toAPNs, toFCM bool) *payloadReceipt {
+	p := &payloadReceipt{n: *n, data: string(n.Data), apns: string(n.APNs), fc: string(n.FCM), toAPNs: toAPNs, toFCM: toFCM}
+	if n.Badge != nil {
+		b := *n.Badge
+		p.badge = &b
+	}
+	p.n.ExpiresAt, p.n.Badge, p.n.Data, p.n.APNs, p.n.FCM = time.Time{}, nil, nil, nil, nil
+	return p
 }
 
 // FieldError is a request that cannot be accepted, naming the field (as
@@ -101,6 +142,10 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // field, and the payload against the limits of each provider it may go to
 // (APNs 4096 bytes, 5120 for VoIP; FCM 4096 bytes of data). The error is a
 // *FieldError.
+//
+// A request that passes carries a receipt of its payload check: Push
+// skips rendering it again (the API validates each request before
+// calling Push) unless the notification or its targets changed since.
 func (s *Service) Validate(r *Request) error {
 	if fe := s.validate(r); fe != nil {
 		return fe
@@ -192,7 +237,9 @@ func (s *Service) validate(r *Request) *FieldError {
 
 // checkPayload renders the notification as each provider it may reach
 // would (overrides merged), so that size limits and provider-specific
-// mistakes surface as a 400/413 now, not as a dead letter later.
+// mistakes surface as a 400/413 now, not as a dead letter later. A
+// notification that passes gets a receipt, and one whose receipt still
+// matches is not rendered again.
 func (s *Service) checkPayload(r *Request) *FieldError {
 	toAPNs, toFCM := len(r.Users) > 0, len(r.Users) > 0
 	for _, d := range r.Devices {
@@ -204,23 +251,37 @@ func (s *Service) checkPayload(r *Request) *FieldError {
 	if n.PushType == providers.PushVoIP {
 		toFCM = false // VoIP devices are APNs only: FCM devices are skipped
 	}
+	if r.checked.matches(&n, toAPNs, toFCM) {
+		return nil
+	}
+	if fe := checkRendered(&n, toAPNs, toFCM); fe != nil {
+		r.checked = nil
+		return fe
+	}
+	r.checked = newReceipt(&n, toAPNs, toFCM)
+	return nil
+}
+
+// checkRendered renders n for APNs and/or FCM and maps a failure to the
+// field it is about.
+func checkRendered(n *providers.Notification, toAPNs, toFCM bool) *FieldError {
 	if toAPNs {
-		err := apns.CheckNotification(&n)
+		err := apns.CheckNotification(n)
 		var tl *apns.PayloadTooLargeError
 		switch {
 		case errors.As(err, &tl):
 			return &FieldError{Message: fmt.Sprintf("APNs payload is %d bytes, the limit is %d", tl.Size, tl.Limit), TooLarge: true}
 		case err != nil:
-			return &FieldError{Field: overrideField(&n, "apns"), Message: err.Error()}
+			return &FieldError{Field: overrideField(n, "apns"), Message: err.Error()}
 		}
 	}
 	if toFCM {
-		err := fcm.CheckPayload(&n)
+		err := fcm.CheckPayload(n)
 		switch {
 		case errors.Is(err, fcm.ErrPayloadTooLarge):
 			return &FieldError{Field: "data", Message: err.Error(), TooLarge: true}
 		case err != nil:
-			return &FieldError{Field: overrideField(&n, "fcm"), Message: err.Error()}
+			return &FieldError{Field: overrideField(n, "fcm"), Message: err.Error()}
 		}
 	}
 	return nil

@@ -448,6 +448,8 @@ func TestRelayDeadTokenCallback(t *testing.T) {
 	if len(removed) != 1 || removed[0].Get("token") != dead {
 		t.Errorf("portal was told %v, want token %s", removed, dead)
 	}
+	// The portal answers before the remover counts the call as sent.
+	waitN(t, "remover counts the call", 1, func() int64 { return int64(g.remover.Stats().Sent) })
 	if s := g.remover.Stats(); s.Sent != 1 || s.Failed != 0 {
 		t.Errorf("remover stats %+v", s)
 	}

@@ -43,3 +43,27 @@ func BenchmarkSendAPNs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRender renders one notification the way the API's validation
+// and the sender do, for the direct path (no override) and the general
+// map path (an override present).
+func BenchmarkRender(b *testing.B) {
+	badge := 3
+	base := providers.Notification{Title: "Bench", Body: "hello from pushpull-bench", Badge: &badge,
+		Data: []byte(`{"bid":"12345","chat":{"id":42,"kind":"dm"}}`)}
+	withOverride := base
+	withOverride.APNs = []byte(`{"aps":{"interruption-level":"time-sensitive"}}`)
+	for _, bc := range []struct {
+		name string
+		n    *providers.Notification
+	}{{"direct", &base}, {"override", &withOverride}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := CheckNotification(bc.n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

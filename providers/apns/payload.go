@@ -89,11 +89,21 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidNotification, fmt.Sprintf(format, args...))
 }
 
-// render maps the unified fields, then merges the raw overrides last.
+// render maps the unified fields, then merges the raw overrides last. The
+// common case (no override) takes renderDirect.
 func render(n *providers.Notification) (*rendered, error) {
 	if n == nil {
 		return nil, invalidf("no notification")
 	}
+	if r, ok := renderDirect(n); ok {
+		return r, nil
+	}
+	return renderMaps(n)
+}
+
+// renderMaps is the general path: a map per JSON object, overrides merged
+// into them, encoded through encoding/json.
+func renderMaps(n *providers.Notification) (*rendered, error) {
 	r := &rendered{collapseID: n.CollapseID}
 	switch n.PushType {
 	case "", providers.PushAlert:

@@ -27,6 +27,7 @@ type Provider struct {
 	opts   Options
 	log    *slog.Logger
 	apps   map[string]*app
+	pool   *pool // runs the send loops of Send
 	closed atomic.Bool
 	once   sync.Once
 }
@@ -54,7 +55,7 @@ func New(o Options) (*Provider, error) {
 	o = o.withDefaults()
 	o.ProductionURL = strings.TrimRight(o.ProductionURL, "/")
 	o.SandboxURL = strings.TrimRight(o.SandboxURL, "/")
-	p := &Provider{opts: o, log: o.Logger, apps: make(map[string]*app, len(o.Apps))}
+	p := &Provider{opts: o, log: o.Logger, apps: make(map[string]*app, len(o.Apps)), pool: newPool(o.Concurrency)}
 	for i, cfg := range o.Apps {
 		if cfg.VoIPTopic == "" {
 			cfg.VoIPTopic = cfg.Topic + ".voip"
@@ -134,11 +135,13 @@ func (p *Provider) HasApp(appID string) bool {
 	return ok
 }
 
-// Close closes idle connections and makes later Sends answer Retry with
-// ErrClosed. Pushes in flight finish. It is idempotent.
+// Close makes later Sends answer Retry with ErrClosed, waits for the
+// pushes in flight (each bounded by Options.Timeout), ends the parked send
+// goroutines and closes idle connections. It is idempotent.
 func (p *Provider) Close() error {
 	p.once.Do(func() {
 		p.closed.Store(true)
+		p.pool.close()
 		for _, a := range p.apps {
 			a.transport.CloseIdleConnections()
 		}
@@ -186,18 +189,24 @@ func (p *Provider) Send(ctx context.Context, batch []providers.Message) []provid
 		}
 	} else {
 		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= len(batch) {
-						return
-					}
-					results[i] = p.sendOne(ctx, &batch[i].Target, renders[i])
+		loop := func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(batch) {
+					return
 				}
+				results[i] = p.sendOne(ctx, &batch[i].Target, renders[i])
+			}
+		}
+		var wg sync.WaitGroup
+		wg.Add(workers - 1)
+		for range workers - 1 {
+			p.pool.run(func() {
+				defer wg.Done()
+				loop()
 			})
 		}
+		loop() // the caller is the last of the loops
 		wg.Wait()
 	}
 	p.logFailures(batch, results)
