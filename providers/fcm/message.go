@@ -208,6 +208,9 @@ func applyOverrides(m *messaging.Message, raw json.RawMessage) (*messaging.Messa
 			return nil, fmt.Errorf("%w: fcm overrides may not set %q", ErrInvalidMessage, k)
 		}
 	}
+	if err := checkOverrideHeaders(patch); err != nil {
+		return nil, err
+	}
 	base, err := toMap(m)
 	if err != nil {
 		return nil, err
@@ -344,4 +347,56 @@ func isEmptyJSON(v any) bool {
 		return len(t) == 0
 	}
 	return false
+}
+
+// checkOverrideHeaders refuses header names and values in the webpush and
+// apns blocks of an override that FCM would refuse later (a dead letter
+// after retries) or that could not be an HTTP header at all: control
+// characters (CR/LF included), non-token names, non-string values.
+func checkOverrideHeaders(patch map[string]any) error {
+	for _, block := range []string{"webpush", "apns"} {
+		b, ok := patch[block].(map[string]any)
+		if !ok {
+			continue
+		}
+		raw, ok := b["headers"]
+		if !ok || raw == nil {
+			continue
+		}
+		h, ok := raw.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%w: fcm overrides: %s.headers must be an object of strings", ErrInvalidMessage, block)
+		}
+		for name, v := range h {
+			value, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("%w: fcm overrides: %s.headers.%s must be a string", ErrInvalidMessage, block, name)
+			}
+			if !validHeaderName(name) {
+				return fmt.Errorf("%w: fcm overrides: %s.headers: %q is not a header name", ErrInvalidMessage, block, name)
+			}
+			for _, r := range value {
+				if r < 0x20 && r != '\t' || r == 0x7f {
+					return fmt.Errorf("%w: fcm overrides: %s.headers.%s holds a control character", ErrInvalidMessage, block, name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
 }

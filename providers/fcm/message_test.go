@@ -57,6 +57,9 @@ func TestBadOverridesAreRejectedBeforeSending(t *testing.T) {
 		"unsupported": `{"android": {"no_such_field": 1}}`,
 		"wrong-type":  `{"android": {"priority": 7}}`,
 		"reserved":    `{"data": {"google.x": "1"}}`,
+		"header-crlf": `{"webpush": {"headers": {"TTL": "60\r\nX-Evil: 1"}}}`,
+		"header-name": `{"apns": {"headers": {"apns priority": "10"}}}`,
+		"header-type": `{"apns": {"headers": {"apns-priority": 10}}}`,
 	}
 	var batch []providers.Message
 	var names []string
