@@ -139,7 +139,9 @@ func decodeRecord(key, val []byte, user string) (Device, error) {
 	rest, off := val[18:], len(key)
 	for _, f := range [...]*string{&d.Platform, &d.Token, &d.VoIPToken, &d.AppID, &d.Locale, &d.Timezone, &d.Name} {
 		n, w := binary.Uvarint(rest)
-		if w <= 0 || n > uint64(len(rest)-w) {
+		// The writer emits minimal varints only: a longer form is damage,
+		// not a record of ours (and would not re-encode to these bytes).
+		if w <= 0 || n > uint64(len(rest)-w) || w != uvarintLen(n) {
 			return Device{}, fmt.Errorf("%w: bad field length", errCorrupt)
 		}
 		off += w
@@ -151,4 +153,14 @@ func decodeRecord(key, val []byte, user string) (Device, error) {
 		return Device{}, fmt.Errorf("%w: trailing bytes", errCorrupt)
 	}
 	return d, nil
+}
+
+// uvarintLen is the length of the minimal uvarint encoding of n.
+func uvarintLen(n uint64) int {
+	w := 1
+	for n >= 0x80 {
+		n >>= 7
+		w++
+	}
+	return w
 }
