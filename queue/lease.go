@@ -128,18 +128,6 @@ func (q *Queue) Ack(ctx context.Context, ids ...string) error {
 	})
 }
 
-// backoff is the full-jitter delay before retry number attempts (1-based):
-// frac * min(cap, base * 2^(attempts-1)).
-func (q *Queue) backoff(attempts int, frac float64) time.Duration {
-	window := q.opts.BackoffCap
-	if shift := attempts - 1; shift < 62 {
-		if w := q.opts.BackoffBase << shift; w > 0 && w>>shift == q.opts.BackoffBase && w < window {
-			window = w
-		}
-	}
-	return time.Duration(frac * float64(window))
-}
-
 // Retry records a failed attempt and schedules the next one: Attempts+1,
 // LastError = reason, NextAttempt = now + max(after, backoff), where
 // backoff is uniformly random in [0, min(BackoffCap, BackoffBase *
@@ -160,7 +148,7 @@ func (q *Queue) Retry(ctx context.Context, j *Job, after time.Duration, reason s
 			updated = sj.Job
 			return q.toDead(b, fx, sj, ReasonMaxAttempts, now)
 		}
-		next := now.Add(max(after, q.backoff(sj.Attempts, frac)))
+		next := now.Add(max(after, Backoff(q.opts.BackoffBase, q.opts.BackoffCap, sj.Attempts, frac)))
 		if !sj.ExpiresAt.IsZero() && next.After(sj.ExpiresAt) {
 			updated = sj.Job
 			return q.toDead(b, fx, sj, ReasonExpired, now)

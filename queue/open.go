@@ -2,9 +2,6 @@ package queue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	randv2 "math/rand/v2"
@@ -43,8 +40,7 @@ type Queue struct {
 	queued  int                  // jobs stored (due index size)
 	dead    int                  // dead letters stored
 
-	lastID   atomic.Uint64 // last id time component, for monotonic ids
-	idSuffix string        // random per Open, so ids of two runs never collide
+	ids *IDs // job and payload ids
 
 	delivered, retried, expired, deadTotal atomic.Uint64
 	commits, committedOps                  atomic.Uint64 // group-commit efficiency, for benchmarks
@@ -100,18 +96,16 @@ func Open(db *bbolt.DB, opts Options) (*Queue, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	var sfx [4]byte
-	_, _ = rand.Read(sfx[:]) // never fails (crypto/rand panics instead)
 	q := &Queue{
-		db:       db,
-		opts:     opts,
-		log:      opts.Logger.With("component", "queue"),
-		ops:      make(chan *op, 4096),
-		wake:     make(chan struct{}, 1),
-		kick:     make(chan struct{}, 1),
-		leases:   make(map[string]time.Time),
-		pending:  make(map[string]struct{}),
-		idSuffix: hex.EncodeToString(sfx[:]),
+		db:      db,
+		opts:    opts,
+		log:     opts.Logger.With("component", "queue"),
+		ops:     make(chan *op, 4096),
+		wake:    make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
+		leases:  make(map[string]time.Time),
+		pending: make(map[string]struct{}),
+		ids:     NewIDs(opts.Now),
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
@@ -124,11 +118,8 @@ func Open(db *bbolt.DB, opts Options) (*Queue, error) {
 		q.dead = b.dead.Stats().KeyN
 		// Seed the id clock from the newest stored id so that a clock that
 		// went backwards across a restart still yields increasing ids.
-		if k, _ := b.jobs.Cursor().Last(); len(k) >= 16 {
-			var raw [8]byte
-			if _, err := hex.Decode(raw[:], k[:16]); err == nil {
-				q.lastID.Store(binary.BigEndian.Uint64(raw[:]))
-			}
+		if k, _ := b.jobs.Cursor().Last(); k != nil {
+			q.ids.Seed(string(k))
 		}
 		return nil
 	})
@@ -167,22 +158,6 @@ func (q *Queue) isClosed() bool {
 	q.closeMu.RLock()
 	defer q.closeMu.RUnlock()
 	return q.closed
-}
-
-// newID returns a time-ordered unique id: 16 hex digits of a strictly
-// increasing unix-nano clock, then 8 hex digits fixed per Open. Ids sort as
-// text in creation order, which keeps bbolt inserts append-mostly.
-func (q *Queue) newID() string {
-	now := uint64(max(q.opts.Now().UnixNano(), 0))
-	for {
-		last := q.lastID.Load()
-		n := max(now, last+1)
-		if q.lastID.CompareAndSwap(last, n) {
-			var raw [8]byte
-			binary.BigEndian.PutUint64(raw[:], n)
-			return hex.EncodeToString(raw[:]) + q.idSuffix
-		}
-	}
 }
 
 // Wakeup is signalled (non-blocking, capacity 1) whenever jobs may have

@@ -28,7 +28,7 @@ type preparedJob struct {
 func (q *Queue) insertJob(b *buckets, fx *effects, pj *preparedJob, now time.Time) error {
 	j := &pj.job
 	if pj.fresh {
-		// Skip the lookup: ids from newID are unique.
+		// Skip the lookup: ids from IDs.Next are unique.
 	} else if old := b.jobs.Get([]byte(j.ID)); old != nil {
 		// Same id stored again: replace it, indexes included.
 		oj, err := decodeJob(j.ID, old, false)

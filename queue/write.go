@@ -52,7 +52,7 @@ func (q *Queue) prepare(jobs []*Job) ([]preparedJob, []*sharedPayload, error) {
 	var shared []*sharedPayload
 	for i, j := range jobs {
 		if j.ID == "" {
-			j.ID = q.newID()
+			j.ID = q.ids.Next()
 			out[i].fresh = true
 		}
 		if j.CreatedAt.IsZero() {
@@ -73,7 +73,7 @@ func (q *Queue) prepare(jobs []*Job) ([]preparedJob, []*sharedPayload, error) {
 				pj.shared = out[i-1].shared
 				pj.shared.refs++
 			case i+1 < len(jobs) && bytes.Equal(jobs[i+1].Payload, j.Payload):
-				pj.shared = &sharedPayload{ref: q.newID(), data: bytes.Clone(j.Payload), refs: 1}
+				pj.shared = &sharedPayload{ref: q.ids.Next(), data: bytes.Clone(j.Payload), refs: 1}
 				shared = append(shared, pj.shared)
 			}
 		}

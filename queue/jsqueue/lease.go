@@ -200,18 +200,6 @@ func (q *Queue) Ack(ctx context.Context, ids ...string) error {
 	return firstErr
 }
 
-// backoff is the full-jitter delay before retry number attempts (1-based):
-// frac * min(cap, base * 2^(attempts-1)).
-func (q *Queue) backoff(attempts int, frac float64) time.Duration {
-	window := q.opts.BackoffCap
-	if shift := attempts - 1; shift < 62 {
-		if w := q.opts.BackoffBase << shift; w > 0 && w>>shift == q.opts.BackoffBase && w < window {
-			window = w
-		}
-	}
-	return time.Duration(frac * float64(window))
-}
-
 // Retry records a failed attempt and schedules the next one, as the bbolt
 // queue does: Attempts+1, LastError = reason, NextAttempt = now +
 // max(after, backoff) (after is the provider's Retry-After). The state is
@@ -236,7 +224,7 @@ func (q *Queue) Retry(ctx context.Context, j *queue.Job, after time.Duration, re
 	if sj.Attempts >= q.opts.MaxAttempts {
 		return q.settleErr(l, q.toDead(ctx, l, queue.ReasonMaxAttempts, now))
 	}
-	delay := max(after, q.backoff(sj.Attempts, q.opts.Random()))
+	delay := max(after, queue.Backoff(q.opts.BackoffBase, q.opts.BackoffCap, sj.Attempts, q.opts.Random()))
 	next := now.Add(delay)
 	if !sj.ExpiresAt.IsZero() && next.After(sj.ExpiresAt) {
 		return q.settleErr(l, q.toDead(ctx, l, queue.ReasonExpired, now))

@@ -3,9 +3,6 @@ package jsqueue
 import (
 	"container/heap"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -35,8 +32,7 @@ type Queue struct {
 	wake    chan struct{}
 	wakeSub *nats.Subscription
 
-	idSuffix string
-	lastID   atomic.Uint64
+	ids *queue.IDs
 
 	mu       sync.Mutex
 	inflight map[string]*lease // leases held by this node, by job id
@@ -75,11 +71,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Queue, er
 		wake:          make(chan struct{}, 1),
 		inflight:      make(map[string]*lease),
 	}
-	var raw [4]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return nil, fmt.Errorf("jsqueue: id suffix: %w", err)
-	}
-	q.idSuffix = hex.EncodeToString(raw[:])
+	q.ids = queue.NewIDs(o.Now)
 
 	var err error
 	q.jobs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -167,22 +159,6 @@ func (q *Queue) isClosed() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.closed
-}
-
-// newID returns a time-ordered unique id, like the bbolt queue's: 16 hex
-// digits of a strictly increasing unix-nano clock, then 8 random hex
-// digits per Open so that ids of two nodes never collide.
-func (q *Queue) newID() string {
-	now := uint64(max(q.opts.Now().UnixNano(), 0))
-	for {
-		last := q.lastID.Load()
-		n := max(now, last+1)
-		if q.lastID.CompareAndSwap(last, n) {
-			var raw [8]byte
-			binary.BigEndian.PutUint64(raw[:], n)
-			return hex.EncodeToString(raw[:]) + q.idSuffix
-		}
-	}
 }
 
 // Wakeup is signalled (non-blocking, capacity 1) when jobs may have become

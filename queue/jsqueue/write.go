@@ -172,7 +172,7 @@ func (q *Queue) publishJobs(ctx context.Context, idemKey string, jobs []*queue.J
 	futures := make([]jetstream.PubAckFuture, 0, min(2*len(jobs), publishWindow))
 	for i, j := range jobs {
 		if j.ID == "" {
-			j.ID = q.newID()
+			j.ID = q.ids.Next()
 		}
 		if j.CreatedAt.IsZero() {
 			j.CreatedAt = now
