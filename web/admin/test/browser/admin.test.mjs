@@ -7,95 +7,22 @@
 // a dead letter, send a test event, log out.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import net from "node:net";
 import { chromium } from "playwright-core";
+import { Gateway, KEY, waitFor } from "../../../static/test/browser/gateway.mjs";
 
 const BIN = process.env.GATEWAY_BIN;
 const OUT = process.env.GATEWAY_ARTIFACTS || join(process.cwd(), "out");
-const KEY = "admin-browser-test-key-0123456789";
-const SECRET = "admin-browser-test-jwt-secret-0123456789abcdef";
 const USER = "u-admin-1";
 const TAG = "IM_CHAT_ADMIN";
 assert.ok(BIN, "GATEWAY_BIN must name the pushpull binary");
 mkdirSync(OUT, { recursive: true });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitFor(what, fn, timeout = 15000) {
-  const end = Date.now() + timeout;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
-
-// The gateway under test: no push provider is configured, so every push is
-// dead-lettered "no provider" — the test's source of dead letters.
-const gw = {
-  async start() {
-    this.dir = mkdtempSync(join(tmpdir(), "pushpull-admin-"));
-    this.apiPort = await freePort();
-    this.clientPort = await freePort();
-    this.proc = spawn(BIN, [], {
-      cwd: this.dir,
-      env: {
-        ...process.env,
-        PUSHPULL_API_ADDR: `127.0.0.1:${this.apiPort}`,
-        PUSHPULL_CLIENT_ADDR: `127.0.0.1:${this.clientPort}`,
-        PUSHPULL_API_KEYS: KEY,
-        PUSHPULL_CLIENT_JWT_SECRET: SECRET,
-        PUSHPULL_CLIENT_ALLOWED_ORIGINS: "*",
-        PUSHPULL_LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    this.exited = new Promise((r) => this.proc.on("exit", r));
-    await waitFor("gateway ready", async () => (await fetch(`${this.api}/readyz`)).ok);
-  },
-  get api() {
-    return `http://127.0.0.1:${this.apiPort}`;
-  },
-  get client() {
-    return `http://127.0.0.1:${this.clientPort}`;
-  },
-  async stop() {
-    if (this.proc) {
-      this.proc.kill("SIGTERM");
-      await this.exited;
-    }
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-  },
-  async call(method, path, body) {
-    const res = await fetch(this.api + path, {
-      method,
-      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  },
-};
+// The gateway under test (the harness of the JS client's browser suite):
+// no push provider is configured, so every push is dead-lettered "no
+// provider" — the test's source of dead letters.
+const gw = new Gateway();
 
 let browser, page, wsPage;
 

@@ -3,102 +3,15 @@
 // against a real pushpull process. Run by run-tests.sh.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import net from "node:net";
 import { chromium } from "playwright-core";
+import { Gateway, waitFor } from "./gateway.mjs";
 
 const BIN = process.env.GATEWAY_BIN;
 const OUT = process.env.GATEWAY_ARTIFACTS || join(process.cwd(), "out");
-const KEY = "browser-test-key-0123456789";
-const SECRET = "browser-test-jwt-secret-0123456789abcdef";
 assert.ok(BIN, "GATEWAY_BIN must name the pushpull binary");
 mkdirSync(OUT, { recursive: true });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitFor(what, fn, timeout = 15000) {
-  const end = Date.now() + timeout;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
-
-class Gateway {
-  constructor(env = {}) {
-    this.dir = mkdtempSync(join(tmpdir(), "pushpull-browser-"));
-    this.env = env;
-  }
-  async start() {
-    if (!this.apiPort) {
-      this.apiPort = await freePort();
-      this.clientPort = await freePort();
-    }
-    this.proc = spawn(BIN, [], {
-      cwd: this.dir,
-      env: {
-        ...process.env,
-        PUSHPULL_API_ADDR: `127.0.0.1:${this.apiPort}`,
-        PUSHPULL_CLIENT_ADDR: `127.0.0.1:${this.clientPort}`,
-        PUSHPULL_API_KEYS: KEY,
-        PUSHPULL_CLIENT_JWT_SECRET: SECRET,
-        PUSHPULL_CLIENT_ALLOWED_ORIGINS: "*",
-        PUSHPULL_LOG_LEVEL: "warn",
-        ...this.env,
-      },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    this.exited = new Promise((r) => this.proc.on("exit", r));
-    await waitFor("gateway ready", async () => (await fetch(`${this.api}/readyz`)).ok);
-  }
-  get api() {
-    return `http://127.0.0.1:${this.apiPort}`;
-  }
-  get client() {
-    return `http://127.0.0.1:${this.clientPort}`;
-  }
-  async kill(signal = "SIGKILL") {
-    this.proc.kill(signal);
-    await this.exited;
-  }
-  async call(method, path, body) {
-    const res = await fetch(this.api + path, {
-      method,
-      headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  }
-  async token(user, tags) {
-    return (await this.call("POST", "/api/v1/tokens", { user, tags })).token;
-  }
-  async publish(user, n, extra = {}) {
-    return this.call("POST", "/api/v1/events", {
-      events: [{ users: [user], module_id: "test", command: "tick", params: { n }, ...extra }],
-    });
-  }
-}
 
 let browser;
 test.before(async () => {
