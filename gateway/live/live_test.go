@@ -46,7 +46,7 @@ func (p *nopPusher) Push(_ context.Context, reqs []push.Request) ([]push.Result,
 	return out, nil
 }
 
-func newSvc(t *testing.T) (*Service, *clock, *nopPusher) {
+func newSvc(t testing.TB) (*Service, *clock, *nopPusher) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
 	h, err := hub.New(hub.Options{Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})

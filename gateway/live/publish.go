@@ -135,7 +135,9 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 		}
 		var offline []string
 		for _, u := range users {
-			if s.hub.Connections(UserChannel(u)) > 0 || s.presence.online(u, now) {
+			// Presence counts every admitted connection and due poller;
+			// asking the hub as well would cost a shard lock per recipient.
+			if s.presence.online(u, now) {
 				p.online = append(p.online, u)
 			} else {
 				offline = append(offline, u)
