@@ -137,18 +137,36 @@ func (q *Queue) Ack(ctx context.Context, ids ...string) error {
 // "expired". j is updated to the stored state. ErrNotFound when the job is
 // no longer stored.
 func (q *Queue) Retry(ctx context.Context, j *Job, after time.Duration, reason string) error {
+	return q.reschedule(ctx, j, after, reason, true)
+}
+
+// Postpone puts a leased job back unsent, due again after exactly after:
+// LastError = reason, Attempts unchanged (it was not attempted, e.g. its
+// provider is paused by the circuit breaker, so a long outage does not
+// use up its attempts). A job whose next attempt would fall after
+// ExpiresAt goes to the dead letters as "expired". j is updated.
+// ErrNotFound when the job is no longer stored.
+func (q *Queue) Postpone(ctx context.Context, j *Job, after time.Duration, reason string) error {
+	return q.reschedule(ctx, j, after, reason, false)
+}
+
+func (q *Queue) reschedule(ctx context.Context, j *Job, after time.Duration, reason string, attempted bool) error {
 	frac := q.opts.Random()
 	var updated Job
 	found := false
 	err := q.settleJobs(ctx, []string{j.ID}, true, func(b *buckets, fx *effects, sj *storedJob, now time.Time) error {
 		found = true
-		sj.Attempts++
 		sj.LastError = reason
-		if sj.Attempts >= q.opts.MaxAttempts {
-			updated = sj.Job
-			return q.toDead(b, fx, sj, ReasonMaxAttempts, now)
+		delay := after
+		if attempted {
+			sj.Attempts++
+			if sj.Attempts >= q.opts.MaxAttempts {
+				updated = sj.Job
+				return q.toDead(b, fx, sj, ReasonMaxAttempts, now)
+			}
+			delay = max(after, Backoff(q.opts.BackoffBase, q.opts.BackoffCap, sj.Attempts, frac))
 		}
-		next := now.Add(max(after, Backoff(q.opts.BackoffBase, q.opts.BackoffCap, sj.Attempts, frac)))
+		next := now.Add(delay)
 		if !sj.ExpiresAt.IsZero() && next.After(sj.ExpiresAt) {
 			updated = sj.Job
 			return q.toDead(b, fx, sj, ReasonExpired, now)
@@ -163,7 +181,9 @@ func (q *Queue) Retry(ctx context.Context, j *Job, after time.Duration, reason s
 		if err := b.jobs.Put([]byte(sj.ID), encodeJob(nil, &sj.Job, sj.payloadRef)); err != nil {
 			return err
 		}
-		fx.retried++
+		if attempted {
+			fx.retried++
+		}
 		fx.wake = true
 		updated = sj.Job
 		return q.setStatus(b, &sj.Job, StateRetrying, reason, now)
@@ -172,7 +192,11 @@ func (q *Queue) Retry(ctx context.Context, j *Job, after time.Duration, reason s
 		return err
 	}
 	if !found {
-		return fmt.Errorf("queue: retry %s: %w", j.ID, ErrNotFound)
+		op := "retry"
+		if !attempted {
+			op = "postpone"
+		}
+		return fmt.Errorf("queue: %s %s: %w", op, j.ID, ErrNotFound)
 	}
 	j.Attempts, j.LastError, j.NextAttempt = updated.Attempts, updated.LastError, updated.NextAttempt
 	return nil

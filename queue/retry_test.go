@@ -233,3 +233,55 @@ func TestPayloadSurvivesRetryAndDead(t *testing.T) {
 		t.Fatalf("payload after Dead+RetryDead = %v", got)
 	}
 }
+
+func TestPostponeKeepsAttempts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{MaxAttempts: 2, Random: func() float64 { return 0.99 }})
+	ctx := context.Background()
+	j := job("1")
+	j.NotificationID = "n"
+	j.ExpiresAt = h.clock.Now().Add(time.Hour)
+	h.enqueue(j)
+	// Ten postponements (a provider paused ten times) leave the job's
+	// attempt budget whole, where two Retries would have killed it.
+	for i := range 10 {
+		l := h.lease(1)
+		if len(l) != 1 {
+			t.Fatalf("round %d: job not due", i)
+		}
+		now := h.clock.Now()
+		if err := h.q.Postpone(ctx, l[0], 3*time.Second, "apns paused"); err != nil {
+			t.Fatal(err)
+		}
+		if l[0].Attempts != 0 || l[0].LastError != "apns paused" {
+			t.Fatalf("round %d: postponed job %+v", i, l[0])
+		}
+		// Exactly the pause, no backoff added.
+		if got := l[0].NextAttempt.Sub(now); got != 3*time.Second {
+			t.Fatalf("round %d: due after %v, want 3s", i, got)
+		}
+		if len(h.lease(1)) != 0 {
+			t.Fatalf("round %d: leased before the pause ended", i)
+		}
+		h.clock.Advance(3 * time.Second)
+	}
+	if s := h.stats(); s.Retried != 0 || s.Dead != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	st, _ := h.q.Status(ctx, "n")
+	if st[0].State != StateRetrying || st[0].Attempts != 0 || st[0].LastError != "apns paused" {
+		t.Fatalf("status %+v", st)
+	}
+	// Past its expiry a postponed job dies "expired".
+	l := h.lease(1)[0]
+	if err := h.q.Postpone(ctx, l, 2*time.Hour, "apns paused"); err != nil {
+		t.Fatal(err)
+	}
+	dead, _, _ := h.q.ListDead(ctx, "", 10)
+	if len(dead) != 1 || dead[0].Reason != ReasonExpired {
+		t.Fatalf("dead %+v", dead)
+	}
+	if err := h.q.Postpone(ctx, l, 0, "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Postpone of a dead job: %v", err)
+	}
+}

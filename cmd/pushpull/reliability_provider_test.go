@@ -220,7 +220,7 @@ func TestReliabilityProvider429RetryAfter(t *testing.T) {
 	e.fcm.SetDefault(fake.FCMBehavior{ErrorCode: fake.FCMQuotaExceeded, RetryAfter: retryAfter})
 	toks, _ := burst(t, api, "fcm", relFCMApp, "quota", 10)
 	// Let every job meet the 429 at least twice, then lift it.
-	waitFor(t, 30*time.Second, "repeated 429s", func() bool { return e.fcm.Requests() >= int64(2*len(toks)) })
+	waitFor(t, time.Minute, "repeated 429s", func() bool { return e.fcm.Requests() >= int64(2*len(toks)) })
 	e.fcm.SetDefault(fake.FCMBehavior{})
 	waitAll(t, "deliveries after the quota", toks, func() map[string]int { return deliveredFCM(e.fcm) })
 	// No attempt of a job came sooner than Retry-After after its 429.

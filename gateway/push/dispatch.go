@@ -119,7 +119,7 @@ func (s *Service) dispatch(jobs []*queue.Job) {
 		if left, reason, paused := p.paused(s.opts.Now()); paused {
 			p.pausedJobs.Add(uint64(len(ok)))
 			p.tallyJobs(ok, ResultPaused, ReasonBreaker, true)
-			s.retryAll(ok, left, fmt.Sprintf("%s paused: %s", platform, reason))
+			s.postponeAll(ok, left, fmt.Sprintf("%s paused: %s", platform, reason))
 			continue
 		}
 		for start := 0; start < len(ok); start += p.limit {
@@ -279,6 +279,15 @@ func (s *Service) retryAll(jobs []*queue.Job, after time.Duration, reason string
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	s.parallel(jobs, func(j *queue.Job) { s.settleErr(j, "retry", s.q.Retry(ctx, j, after, reason)) })
+}
+
+// postponeAll puts jobs back unsent (their provider is paused) without
+// using up an attempt: an outage of any length ends the jobs by their
+// expiry, not by max_attempts.
+func (s *Service) postponeAll(jobs []*queue.Job, after time.Duration, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	s.parallel(jobs, func(j *queue.Job) { s.settleErr(j, "postpone", s.q.Postpone(ctx, j, after, reason)) })
 }
 
 func (s *Service) parallel(jobs []*queue.Job, f func(*queue.Job)) {

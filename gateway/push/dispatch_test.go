@@ -194,6 +194,20 @@ func TestProviderDown(t *testing.T) {
 			t.Errorf("user %s never reached", u)
 		}
 	}
+	// Passes that found APNs paused put the jobs back without counting
+	// an attempt: each job's attempts are the requests that failed.
+	for _, j := range st.Jobs {
+		if j.Platform != "apns" {
+			continue
+		}
+		i := slices.Index(users, j.User)
+		if i < 0 {
+			continue
+		}
+		if sent := len(apnsFor(e.prod, apnsToken(i))); j.Attempts != sent-1 {
+			t.Errorf("job of %s: %d attempts for %d requests (paused passes counted?)", j.User, j.Attempts, sent)
+		}
+	}
 	if short := e.status(res[1].ID); short.Jobs[0].State != queue.StateExpired && short.Jobs[0].State != queue.StateDead {
 		t.Errorf("short-lived job: %+v", short.Jobs[0])
 	}

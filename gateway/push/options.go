@@ -51,8 +51,9 @@ type Options struct {
 
 	// PauseBase and PauseCap bound the circuit breaker's pause of a
 	// provider that answers "retry" for most of a batch: the n-th bad batch
-	// in a row pauses it for min(PauseCap, PauseBase*2^(n-1)), or longer
-	// when the provider asked for it (Retry-After). Defaults 1s and 5m.
+	// in a row pauses it for min(PauseCap, PauseBase*2^(n-1)), or for the
+	// provider's Retry-After (at most PauseCap) when it gave one. Defaults
+	// 1s and 5m.
 	PauseBase, PauseCap time.Duration
 	// MaxIdle is the longest an idle worker waits before looking at the
 	// queue again even without a wakeup: a safety net, not a poll. Default

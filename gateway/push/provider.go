@@ -53,10 +53,12 @@ func (p *provider) paused(now time.Time) (time.Duration, string, bool) {
 
 // observe feeds one batch's results to the circuit breaker. A batch
 // answered "retry" for more than half of its messages (throttling, an
-// outage, a network failure) is a strike: the provider pauses for
-// max(longest Retry-After, PauseBase*2^(strikes-1) capped at PauseCap).
-// A healthy batch clears the strikes. It reports the pause it started, if
-// any.
+// outage, a network failure) is a strike: the provider pauses for the
+// batch's longest Retry-After when it has one (at most PauseCap), otherwise for
+// PauseBase*2^(strikes-1) capped at PauseCap.
+// A healthy batch clears the strikes; a failing one answered while the
+// provider is already paused adds none (it only stretches the pause to
+// its Retry-After). It reports the pause it started, if any.
 func (p *provider) observe(now time.Time, results []providers.Result) (time.Duration, string) {
 	retries := 0
 	var after time.Duration
@@ -76,12 +78,27 @@ func (p *provider) observe(now time.Time, results []providers.Result) (time.Dura
 		p.strikes = 0
 		return 0, ""
 	}
+	if now.Before(p.pausedUntil) {
+		// A chunk sent before the pause began answered during it: the
+		// same outage, not a new strike (chunks run in parallel, and
+		// counting each would escalate the pause n-fold at once).
+		if until := now.Add(min(after, p.cap)); until.After(p.pausedUntil) {
+			p.pausedUntil = until
+		}
+		return 0, ""
+	}
 	p.strikes++
 	backoff := p.cap
 	if shift := p.strikes - 1; shift < 30 && p.base<<shift > 0 && p.base<<shift < p.cap {
 		backoff = p.base << shift
 	}
-	pause := max(after, backoff)
+	// The provider's own Retry-After is the pause when it gives one
+	// (throttling: it knows when it will take traffic again); the
+	// growing backoff is for outages that come without one.
+	pause := backoff
+	if after > 0 {
+		pause = min(after, p.cap)
+	}
 	if until := now.Add(pause); until.After(p.pausedUntil) {
 		p.pausedUntil = until
 		p.pauseReason = reason

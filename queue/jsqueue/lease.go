@@ -209,22 +209,41 @@ func (q *Queue) Ack(ctx context.Context, ids ...string) error {
 // fall after ExpiresAt dies "expired". j is updated. queue.ErrNotFound
 // when j is not leased by this node.
 func (q *Queue) Retry(ctx context.Context, j *queue.Job, after time.Duration, reason string) error {
+	return q.reschedule(ctx, j, after, reason, true)
+}
+
+// Postpone puts a leased job back unsent, due again after exactly after,
+// without counting an attempt, as the bbolt queue does. A job whose next
+// attempt would fall after ExpiresAt dies "expired". j is updated.
+// queue.ErrNotFound when j is not leased by this node.
+func (q *Queue) Postpone(ctx context.Context, j *queue.Job, after time.Duration, reason string) error {
+	return q.reschedule(ctx, j, after, reason, false)
+}
+
+func (q *Queue) reschedule(ctx context.Context, j *queue.Job, after time.Duration, reason string, attempted bool) error {
+	op := "retry"
+	if !attempted {
+		op = "postpone"
+	}
 	if q.isClosed() {
 		return queue.ErrClosed
 	}
 	l := q.take(j.ID)
 	if l == nil {
-		return fmt.Errorf("jsqueue: retry %s: %w", j.ID, queue.ErrNotFound)
+		return fmt.Errorf("jsqueue: %s %s: %w", op, j.ID, queue.ErrNotFound)
 	}
 	now := q.opts.Now()
 	sj := l.job
-	sj.Attempts++
 	sj.LastError = reason
 	defer func() { j.Attempts, j.LastError, j.NextAttempt = sj.Attempts, sj.LastError, sj.NextAttempt }()
-	if sj.Attempts >= q.opts.MaxAttempts {
-		return q.settleErr(l, q.toDead(ctx, l, queue.ReasonMaxAttempts, now))
+	delay := after
+	if attempted {
+		sj.Attempts++
+		if sj.Attempts >= q.opts.MaxAttempts {
+			return q.settleErr(l, q.toDead(ctx, l, queue.ReasonMaxAttempts, now))
+		}
+		delay = max(after, queue.Backoff(q.opts.BackoffBase, q.opts.BackoffCap, sj.Attempts, q.opts.Random()))
 	}
-	delay := max(after, queue.Backoff(q.opts.BackoffBase, q.opts.BackoffCap, sj.Attempts, q.opts.Random()))
 	next := now.Add(delay)
 	if !sj.ExpiresAt.IsZero() && next.After(sj.ExpiresAt) {
 		return q.settleErr(l, q.toDead(ctx, l, queue.ReasonExpired, now))
@@ -234,9 +253,11 @@ func (q *Queue) Retry(ctx context.Context, j *queue.Job, after time.Duration, re
 		return q.settleErr(l, err)
 	}
 	if err := l.msg.NakWithDelay(delay); err != nil {
-		return q.settleErr(l, fmt.Errorf("jsqueue: retry %s: %w", sj.ID, err))
+		return q.settleErr(l, fmt.Errorf("jsqueue: %s %s: %w", op, sj.ID, err))
 	}
-	q.retried.Add(1)
+	if attempted {
+		q.retried.Add(1)
+	}
 	q.holdUntil(next)
 	return nil
 }

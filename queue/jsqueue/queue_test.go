@@ -163,6 +163,40 @@ func TestRetryHonoursDelayAndCountsAttempts(t *testing.T) {
 	}
 }
 
+func TestPostponeKeepsAttempts(t *testing.T) {
+	t.Parallel()
+	_, _, q := newEnv(t, Options{MaxAttempts: 1})
+	ctx := context.Background()
+	a := job("u1")
+	submit(t, q, a)
+	j := mustLease(t, q, 1)[0]
+	const after = 500 * time.Millisecond
+	start := time.Now()
+	// With MaxAttempts 1 a Retry would kill the job; Postpone must not.
+	if err := q.Postpone(ctx, j, after, "fcm paused"); err != nil {
+		t.Fatal(err)
+	}
+	if j.Attempts != 0 || j.LastError != "fcm paused" {
+		t.Fatalf("postponed job = %+v", j)
+	}
+	got := leaseWithin(t, q, 10*time.Second)
+	if len(got) != 1 || got[0].ID != a.ID {
+		t.Fatal("postponed job never came back")
+	}
+	if el := time.Since(start); el < after {
+		t.Fatalf("postponed job came back after %v, want >= %v", el, after)
+	}
+	if got[0].Attempts != 0 {
+		t.Fatalf("redelivered job counted an attempt: %+v", got[0])
+	}
+	if dead, _, _ := q.ListDead(ctx, "", 10); len(dead) != 0 {
+		t.Fatalf("dead = %+v", dead)
+	}
+	if err := q.Postpone(ctx, &queue.Job{ID: "nope"}, 0, "x"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("postpone of a job not leased: %v", err)
+	}
+}
+
 func TestRetryMaxAttemptsDies(t *testing.T) {
 	t.Parallel()
 	_, _, q := newEnv(t, Options{MaxAttempts: 1})
