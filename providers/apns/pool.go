@@ -1,6 +1,9 @@
 package apns
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // pool runs the send loops of Send calls on goroutines kept between
 // calls. A fresh goroutine per loop and per batch grew its stack through
@@ -17,6 +20,7 @@ type pool struct {
 
 	mu     sync.Mutex
 	live   int // pooled workers started and not yet ended
+	parked atomic.Int32 // pooled workers waiting for a task (for tests)
 	closed bool
 	wg     sync.WaitGroup // pooled workers and overflow goroutines
 }
@@ -68,9 +72,12 @@ func (p *pool) worker(f func()) {
 	}()
 	for {
 		f()
+		p.parked.Add(1)
 		select {
 		case f = <-p.tasks:
+			p.parked.Add(-1)
 		case <-p.quit:
+			p.parked.Add(-1)
 			return
 		}
 	}
