@@ -19,7 +19,7 @@ type pool struct {
 	quit  chan struct{}
 
 	mu     sync.Mutex
-	live   int // pooled workers started and not yet ended
+	live   int          // pooled workers started and not yet ended
 	parked atomic.Int32 // pooled workers waiting for a task (for tests)
 	closed bool
 	wg     sync.WaitGroup // pooled workers and overflow goroutines
