@@ -52,6 +52,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger. Default: discard.
 	Logger *slog.Logger
+
+	// Bus, Watches and Presence share live state between the nodes of a
+	// cluster (see seams.go). nil: this process alone (events go straight
+	// to the hub, watches and presence are in memory).
+	Bus      Bus
+	Watches  WatchStore
+	Presence SharedPresence
 }
 
 func (o *Options) setDefaults() {
@@ -108,8 +115,10 @@ type Service struct {
 	hub  *hub.Hub
 	push Pusher
 
-	watch    *watches
+	watch    WatchStore
 	presence *presence
+	bus      Bus
+	shared   SharedPresence
 
 	ackMu sync.Mutex
 	acks  map[string]*pendingAck // mid -> users who have not acked yet
@@ -134,8 +143,14 @@ func New(o Options, h *hub.Hub, p Pusher) (*Service, error) {
 		return nil, errors.New("live: hub is required")
 	}
 	o.setDefaults()
-	s := &Service{o: o, hub: h, push: p, watch: newWatches(), presence: newPresence(),
-		acks: map[string]*pendingAck{}, stop: make(chan struct{})}
+	s := &Service{o: o, hub: h, push: p, watch: o.Watches, presence: newPresence(),
+		bus: o.Bus, shared: o.Presence, acks: map[string]*pendingAck{}, stop: make(chan struct{})}
+	if s.watch == nil {
+		s.watch = newWatches()
+	}
+	if s.bus == nil {
+		s.bus = localBus{h}
+	}
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil
@@ -158,16 +173,30 @@ func (s *Service) Close() error {
 
 func (s *Service) janitor() {
 	defer s.wg.Done()
-	t := time.NewTicker(time.Minute)
+	// In a cluster the tick also tells the other nodes about pollers whose
+	// next poll lapsed, so it runs more often.
+	every := time.Minute
+	if s.shared != nil {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
+	n := 0
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 			now := s.o.Now()
-			s.watch.sweep(now)
-			s.presence.sweep(now, 24*time.Hour)
+			if s.shared != nil {
+				for _, u := range s.presence.lapsed(now) {
+					s.shared.SetLocal(u, false)
+				}
+			}
+			if n++; n%int(time.Minute/every) == 0 {
+				s.watch.Sweep(now)
+				s.presence.sweep(now, 24*time.Hour)
+			}
 		}
 	}
 }

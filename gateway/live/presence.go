@@ -20,6 +20,18 @@ type userPresence struct {
 	pollUntil  time.Time // a poller counts as online until then
 	pollClient string
 	lastSeen   time.Time
+	shared     bool // online as last told to the other nodes
+}
+
+// change reports whether u's online state differs from what the other
+// nodes were last told, and records the new state as told.
+func (u *userPresence) change(now time.Time) (changed, online bool) {
+	online = u.conns > 0 || now.Before(u.pollUntil)
+	if online == u.shared {
+		return false, online
+	}
+	u.shared = online
+	return true, online
 }
 
 func newPresence() *presence { return &presence{users: map[string]*userPresence{}} }
@@ -33,21 +45,25 @@ func (p *presence) get(user string) *userPresence {
 	return u
 }
 
-// admit registers a connection unless the user already has max.
-func (p *presence) admit(user, client string, max int, now time.Time) bool {
+// admit registers a connection unless the user already has max. changed
+// reports that the user just came online.
+func (p *presence) admit(user, client string, max int, now time.Time) (ok, changed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u := p.get(user)
 	if max > 0 && u.conns >= max {
-		return false
+		return false, false
 	}
 	u.conns++
 	u.byClient[client]++
 	u.lastSeen = now
-	return true
+	changed, _ = u.change(now)
+	return true, changed
 }
 
-func (p *presence) release(user, client string, now time.Time) {
+// release ends a connection; changed reports that the user just went
+// offline.
+func (p *presence) release(user, client string, now time.Time) (changed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u := p.get(user)
@@ -56,10 +72,13 @@ func (p *presence) release(user, client string, now time.Time) {
 		delete(u.byClient, client)
 	}
 	u.lastSeen = now
+	changed, _ = u.change(now)
+	return changed
 }
 
-// polled records a poll that keeps the user online until until.
-func (p *presence) polled(user, client string, until, now time.Time) {
+// polled records a poll that keeps the user online until until; changed
+// reports that the user just came online.
+func (p *presence) polled(user, client string, until, now time.Time) (changed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u := p.get(user)
@@ -68,6 +87,22 @@ func (p *presence) polled(user, client string, until, now time.Time) {
 	}
 	u.pollClient = client
 	u.lastSeen = now
+	changed, _ = u.change(now)
+	return changed
+}
+
+// lapsed returns the users whose last poll lapsed since the other nodes
+// were told they are online, and records them as told offline.
+func (p *presence) lapsed(now time.Time) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for id, u := range p.users {
+		if changed, online := u.change(now); changed && !online {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (p *presence) online(user string, now time.Time) bool {
@@ -137,7 +172,7 @@ func (p *presence) sweep(now time.Time, keep time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, u := range p.users {
-		if u.conns == 0 && now.After(u.pollUntil) && now.Sub(u.lastSeen) > keep {
+		if u.conns == 0 && now.After(u.pollUntil) && !u.shared && now.Sub(u.lastSeen) > keep {
 			delete(p.users, id)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 // IsOnline reports whether user has a live connection or a poller whose
 // next poll is due.
 func (s *Service) IsOnline(user string) bool {
-	return s.hub.Connections(UserChannel(user)) > 0 || s.presence.online(user, s.o.Now())
+	return s.hub.Connections(UserChannel(user)) > 0 || s.online(user, s.o.Now())
 }
 
 // recipients resolves an event's users: the listed users and the watchers
@@ -41,7 +41,7 @@ func (s *Service) recipients(e *Event, now time.Time) []string {
 		addUser(u)
 	}
 	for _, t := range e.Tags {
-		for _, u := range s.watch.watchers(t, now) {
+		for _, u := range s.watch.Watchers(t, now) {
 			addUser(u)
 		}
 	}
@@ -137,7 +137,7 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 		for _, u := range users {
 			// Presence counts every admitted connection and due poller;
 			// asking the hub as well would cost a shard lock per recipient.
-			if s.presence.online(u, now) {
+			if s.online(u, now) {
 				p.online = append(p.online, u)
 			} else {
 				offline = append(offline, u)
@@ -196,7 +196,13 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 		if len(p.channels) == 0 {
 			continue
 		}
-		results[i].ID, _ = s.hub.Publish(p.channels, p.ev)
+		id, err := s.bus.Publish(ctx, p.channels, p.ev)
+		if err != nil {
+			// Only a cluster bus fails (the cluster cannot take the event).
+			// Events before i went out; the pushes were all queued.
+			return nil, fmt.Errorf("live: event %d not published (%d before it were): %w", i, i, err)
+		}
+		results[i].ID = id
 		if p.late != nil && results[i].ID != "" {
 			s.awaitAcks(results[i].ID, p.online, *p.late, p.timeout)
 		}

@@ -20,8 +20,7 @@ func (s *Service) AddWatch(users, tags []string, ttl time.Duration) error {
 	if ttl < 0 || ttl > s.o.MaxWatchTTL {
 		return fieldErr("ttl", "must be from 1 to %d seconds", int64(s.o.MaxWatchTTL/time.Second))
 	}
-	s.watch.add(users, tags, ttl, s.o.Now())
-	return nil
+	return s.watch.Add(users, tags, ttl, s.o.Now())
 }
 
 // ExtendWatch renews the users' watches on tags and reports per tag
@@ -30,7 +29,7 @@ func (s *Service) ExtendWatch(users, tags []string) (map[string]bool, error) {
 	if err := s.checkWatch(users, tags, true); err != nil {
 		return nil, err
 	}
-	return s.watch.extend(users, tags, s.o.Now()), nil
+	return s.watch.Extend(users, tags, s.o.Now())
 }
 
 // DeleteWatch removes the users' watches on tags (all of theirs if none)
@@ -39,17 +38,17 @@ func (s *Service) DeleteWatch(users, tags []string) (int, error) {
 	if err := s.checkWatch(users, tags, false); err != nil {
 		return 0, err
 	}
-	return s.watch.remove(users, tags), nil
+	return s.watch.Remove(users, tags)
 }
 
 // Watchers returns the users watching tag now.
 func (s *Service) Watchers(tag string) []string {
-	return s.watch.watchers(tag, s.o.Now())
+	return s.watch.Watchers(tag, s.o.Now())
 }
 
 // WatchedTags returns the tags user watches now.
 func (s *Service) WatchedTags(user string) []string {
-	return s.watch.tagsOf(user, s.o.Now())
+	return s.watch.TagsOf(user, s.o.Now())
 }
 
 func (s *Service) checkWatch(users, tags []string, needTags bool) error {
@@ -80,7 +79,7 @@ func (s *Service) ClientExtend(user string, tokenTags, tags []string) error {
 	var fresh []string
 	for _, t := range tags {
 		switch {
-		case s.watch.known(user, t):
+		case s.watch.Known(user, t):
 		case allowed[t]:
 			fresh = append(fresh, t)
 		default:
@@ -88,9 +87,11 @@ func (s *Service) ClientExtend(user string, tokenTags, tags []string) error {
 		}
 	}
 	now := s.o.Now()
-	s.watch.extend([]string{user}, tags, now)
+	if _, err := s.watch.Extend([]string{user}, tags, now); err != nil {
+		return err
+	}
 	if len(fresh) > 0 {
-		s.watch.add([]string{user}, fresh, s.o.WatchTTL, now)
+		return s.watch.Add([]string{user}, fresh, s.o.WatchTTL, now)
 	}
 	return nil
 }
@@ -98,26 +99,46 @@ func (s *Service) ClientExtend(user string, tokenTags, tags []string) error {
 // Admit registers a live connection of user from client, unless the user
 // has MaxConnsPerUser already (then the caller closes it with 4029).
 func (s *Service) Admit(user, client string) bool {
-	return s.presence.admit(user, client, s.o.MaxConnsPerUser, s.o.Now())
+	ok, changed := s.presence.admit(user, client, s.o.MaxConnsPerUser, s.o.Now())
+	if changed && s.shared != nil {
+		s.shared.SetLocal(user, true)
+	}
+	return ok
 }
 
 // Release ends a connection registered by Admit.
 func (s *Service) Release(user, client string) {
-	s.presence.release(user, client, s.o.Now())
+	if s.presence.release(user, client, s.o.Now()) && s.shared != nil {
+		s.shared.SetLocal(user, false)
+	}
 }
 
 // Polled records a poll of user that keeps the user online until until
 // (the next poll is due).
 func (s *Service) Polled(user, client string, until time.Time) {
-	s.presence.polled(user, client, until, s.o.Now())
+	if s.presence.polled(user, client, until, s.o.Now()) && s.shared != nil {
+		s.shared.SetLocal(user, true)
+	}
 }
 
-// Online reports the presence of users.
+// online reports whether user has a connection or a due poller on this
+// node or, in a cluster, on another one.
+func (s *Service) online(user string, now time.Time) bool {
+	return s.presence.online(user, now) || (s.shared != nil && s.shared.Remote(user))
+}
+
+// Online reports the presence of users. In a cluster the connection
+// counts and clients are this node's; Online is true when any node has
+// the user online.
 func (s *Service) Online(users []string) map[string]UserPresence {
 	now := s.o.Now()
 	out := make(map[string]UserPresence, len(users))
 	for _, u := range users {
-		out[u] = s.presence.report(u, now)
+		r := s.presence.report(u, now)
+		if !r.Online && s.shared != nil && s.shared.Remote(u) {
+			r.Online, r.LastSeen = true, now
+		}
+		out[u] = r
 	}
 	return out
 }

@@ -57,8 +57,8 @@ func (w *watches) del(user, tag string) bool {
 	return true
 }
 
-// add makes every user watch every tag for ttl.
-func (w *watches) add(users, tags []string, ttl time.Duration, now time.Time) {
+// Add makes every user watch every tag for ttl.
+func (w *watches) Add(users, tags []string, ttl time.Duration, now time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, u := range users {
@@ -66,11 +66,12 @@ func (w *watches) add(users, tags []string, ttl time.Duration, now time.Time) {
 			w.set(u, t, watchEntry{expires: now.Add(ttl), ttl: ttl})
 		}
 	}
+	return nil
 }
 
-// extend renews existing (even recently expired) watches and reports, per
+// Extend renews existing (even recently expired) watches and reports, per
 // tag, whether any of the users had it.
-func (w *watches) extend(users, tags []string, now time.Time) map[string]bool {
+func (w *watches) Extend(users, tags []string, now time.Time) (map[string]bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make(map[string]bool, len(tags))
@@ -84,19 +85,19 @@ func (w *watches) extend(users, tags []string, now time.Time) map[string]bool {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
-// known reports whether user has (or recently had) a watch on tag.
-func (w *watches) known(user, tag string) bool {
+// Known reports whether user has (or recently had) a watch on tag.
+func (w *watches) Known(user, tag string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	_, ok := w.byTag[tag][user]
 	return ok
 }
 
-// remove deletes the users' watches on tags (all their tags when none).
-func (w *watches) remove(users, tags []string) int {
+// Remove deletes the users' watches on tags (all their tags when none).
+func (w *watches) Remove(users, tags []string) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := 0
@@ -113,11 +114,11 @@ func (w *watches) remove(users, tags []string) int {
 			}
 		}
 	}
-	return n
+	return n, nil
 }
 
-// watchers returns the users whose watch on tag has not expired, sorted.
-func (w *watches) watchers(tag string, now time.Time) []string {
+// Watchers returns the users whose watch on tag has not expired, sorted.
+func (w *watches) Watchers(tag string, now time.Time) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
@@ -130,8 +131,8 @@ func (w *watches) watchers(tag string, now time.Time) []string {
 	return out
 }
 
-// tagsOf returns user's unexpired tags, sorted.
-func (w *watches) tagsOf(user string, now time.Time) []string {
+// TagsOf returns user's unexpired tags, sorted.
+func (w *watches) TagsOf(user string, now time.Time) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
@@ -144,8 +145,8 @@ func (w *watches) tagsOf(user string, now time.Time) []string {
 	return out
 }
 
-// sweep drops entries that expired more than one TTL ago.
-func (w *watches) sweep(now time.Time) {
+// Sweep drops entries that expired more than one TTL ago.
+func (w *watches) Sweep(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for t, m := range w.byTag {
@@ -156,3 +157,5 @@ func (w *watches) sweep(now time.Time) {
 		}
 	}
 }
+
+var _ WatchStore = (*watches)(nil)
