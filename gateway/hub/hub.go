@@ -38,6 +38,7 @@ type Hub struct {
 	// Lock order: pubMu, shards ascending, Conn.mu, waiter.mu.
 	pubMu   sync.Mutex
 	seq     atomic.Uint64 // last assigned mid counter
+	floor   atomic.Uint64 // mids at or above it can be resumed (PublishSeq)
 	connSeq atomic.Uint64
 
 	slowClosed, expired, evicted atomic.Uint64
@@ -172,21 +173,67 @@ func (h *Hub) Publish(channels []string, ev *Event) (mid string, reached []int) 
 	if ev.seq != 0 {
 		panic("hub: Event published twice")
 	}
-	reached = make([]int, len(channels))
-	now := h.opts.Now()
-	nowNano := now.UnixNano()
-	store := ev.Expiry > 0 && len(channels) > 0
-	expires := int64(math.MaxInt64)
-	if ev.Expiry < time.Duration(math.MaxInt64-nowNano) {
-		expires = nowNano + int64(ev.Expiry)
-	}
-	var buf [8]int
 	h.pubMu.Lock()
 	defer h.pubMu.Unlock()
+	reached = h.publishLocked(channels, ev, h.seq.Load()+1, h.opts.Now())
+	return ev.ID, reached
+}
+
+// ErrStale is returned by PublishSeq for a sequence number the hub has
+// already passed.
+var ErrStale = errors.New("hub: sequence already published")
+
+// PublishSeq publishes ev as Publish does, but with a mid counter chosen
+// by the caller and the creation time the event had where it was first
+// published (its expiry counts from created). It is how a node of a
+// cluster applies the events of the shared, ordered log: every node gives
+// an event the same mid, so a client may resume on any node. seq must be
+// greater than every counter used before (ErrStale otherwise, and nothing
+// is published: a redelivered log entry is a no-op). The first call sets
+// the hub's floor to seq-1: a client resuming from before the floor
+// resynchronises, because this hub never saw those events. Publish and
+// PublishSeq must not be mixed on one hub.
+func (h *Hub) PublishSeq(channels []string, ev *Event, seq uint64, created time.Time) ([]int, error) {
+	if ev.seq != 0 {
+		panic("hub: Event published twice")
+	}
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
+	cur := h.seq.Load()
+	if seq <= cur {
+		return nil, fmt.Errorf("%w: %d <= %d", ErrStale, seq, cur)
+	}
+	if cur == 0 {
+		h.floor.Store(seq - 1)
+	}
+	return h.publishLocked(channels, ev, seq, created), nil
+}
+
+// MID returns the mid of the event with counter seq on this hub.
+func (h *Hub) MID(seq uint64) string { return formatMID(h.epoch, seq) }
+
+// LastSeq returns the counter of the last published event.
+func (h *Hub) LastSeq() uint64 { return h.seq.Load() }
+
+// publishLocked publishes ev with counter seq, created at created; the
+// caller holds pubMu and seq is above h.seq.
+func (h *Hub) publishLocked(channels []string, ev *Event, seq uint64, created time.Time) (reached []int) {
+	reached = make([]int, len(channels))
+	nowNano := h.opts.Now().UnixNano()
+	createdNano := created.UnixNano()
+	store := ev.Expiry > 0 && len(channels) > 0
+	expires := int64(math.MaxInt64)
+	if ev.Expiry < time.Duration(math.MaxInt64-createdNano) {
+		expires = createdNano + int64(ev.Expiry)
+	}
+	if store && expires <= nowNano {
+		store = false // replayed from the log after its expiry
+	}
+	var buf [8]int
 	locked := h.lockChannels(buf[:], channels)
-	seq := h.seq.Add(1)
+	h.seq.Store(seq)
 	h.published.Add(1)
-	ev.seq, ev.ID, ev.Created, ev.expires = seq, formatMID(h.epoch, seq), now, expires
+	ev.seq, ev.ID, ev.Created, ev.expires = seq, formatMID(h.epoch, seq), created, expires
 	ev.computeSize()
 	var cost int64
 	if store {
@@ -220,7 +267,31 @@ func (h *Hub) Publish(channels []string, ev *Event) (mid string, reached []int) 
 		reached[i] = n
 	}
 	h.unlock(locked)
-	return ev.ID, reached
+	return reached
+}
+
+// catchUp waits, up to Options.CatchUp, for the hub to reach sinceSeq. A
+// short poll is enough: it only runs when a client is ahead of this node.
+func (h *Hub) catchUp(kind sinceKind, sinceSeq uint64) {
+	if kind != sinceOK || h.opts.CatchUp <= 0 || sinceSeq <= h.seq.Load() {
+		return
+	}
+	deadline := time.Now().Add(h.opts.CatchUp)
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for sinceSeq > h.seq.Load() && time.Now().Before(deadline) {
+		select {
+		case <-t.C:
+		case <-h.stop:
+			return
+		}
+	}
+}
+
+// resumable reports whether a client that saw every event up to sinceSeq
+// can be brought up to date from this hub's history.
+func (h *Hub) resumable(kind sinceKind, sinceSeq, cur uint64) bool {
+	return kind == sinceOK && sinceSeq <= cur && sinceSeq >= h.floor.Load()
 }
 
 // Resume is the outcome of Subscribe.
@@ -249,6 +320,7 @@ type Resume struct {
 // closed.
 func (h *Hub) Subscribe(c *Conn, channels []string, since string) (Resume, error) {
 	sinceSeq, kind := parseSince(h.epoch, since)
+	h.catchUp(kind, sinceSeq)
 	nowNano := h.opts.Now().UnixNano()
 	var buf [8]int
 	locked := h.lockChannels(buf[:], channels)
@@ -259,7 +331,7 @@ func (h *Hub) Subscribe(c *Conn, channels []string, since string) (Resume, error
 		return Resume{}, ErrClosed
 	}
 	cur := h.seq.Load()
-	res := Resume{Resumed: kind == sinceOK && sinceSeq <= cur, LastID: formatMID(h.epoch, cur)}
+	res := Resume{Resumed: h.resumable(kind, sinceSeq, cur), LastID: formatMID(h.epoch, cur)}
 	var replay []delivery
 	for _, name := range channels {
 		ch := h.shards[h.shardOf(name)].channel(name, true)

@@ -64,6 +64,12 @@ type Options struct {
 	// digits). Default: Now() at New. Give each process run a new one:
 	// clients detect lost history by the epoch changing.
 	Epoch int64
+	// CatchUp is how long Subscribe, Poll and Since wait for this hub to
+	// reach a since mid that is ahead of it, before answering that it
+	// cannot be resumed. Only a cluster node needs it: a client that moves
+	// from a node to another may have seen events this node is still
+	// applying from the shared log. Default 0 (do not wait).
+	CatchUp time.Duration
 	// Now is the hub clock (event creation and expiry). Default time.Now.
 	Now func() time.Time
 	// Logger receives slow-consumer and write-failure logs. Default

@@ -55,6 +55,7 @@ func (w *waiter) wakeUp() {
 // registering anything (short polling, SSE resume). See Poll for Resumed.
 func (h *Hub) Since(channels []string, since string) (PollResult, error) {
 	sinceSeq, kind := parseSince(h.epoch, since)
+	h.catchUp(kind, sinceSeq)
 	var buf [8]int
 	locked := h.lockChannels(buf[:], channels)
 	res := h.readLocked(channels, sinceSeq, kind, h.opts.Now().UnixNano())
@@ -67,7 +68,7 @@ func (h *Hub) Since(channels []string, since string) (PollResult, error) {
 // shard locks of channels.
 func (h *Hub) readLocked(channels []string, sinceSeq uint64, kind sinceKind, now int64) PollResult {
 	cur := h.seq.Load()
-	res := PollResult{Resumed: kind == sinceOK && sinceSeq <= cur, LastID: formatMID(h.epoch, cur)}
+	res := PollResult{Resumed: h.resumable(kind, sinceSeq, cur), LastID: formatMID(h.epoch, cur)}
 	if !res.Resumed {
 		return res
 	}
@@ -115,6 +116,7 @@ func (h *Hub) Poll(ctx context.Context, channels []string, since string, wait ti
 		return PollResult{}, err
 	}
 	sinceSeq, kind := parseSince(h.epoch, since)
+	h.catchUp(kind, sinceSeq)
 	var buf [8]int
 	locked := h.lockChannels(buf[:], channels)
 	res := h.readLocked(channels, sinceSeq, kind, h.opts.Now().UnixNano())
