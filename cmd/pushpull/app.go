@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/devices/kvregistry"
 	"github.com/pushpull/pushpull/gateway/hub"
 	"github.com/pushpull/pushpull/gateway/live"
 	"github.com/pushpull/pushpull/gateway/push"
@@ -21,6 +22,7 @@ import (
 	"github.com/pushpull/pushpull/gateway/token"
 	"github.com/pushpull/pushpull/providers"
 	"github.com/pushpull/pushpull/queue"
+	"github.com/pushpull/pushpull/queue/jsqueue"
 	"github.com/pushpull/pushpull/web"
 	"github.com/pushpull/pushpull/web/admin"
 	"github.com/pushpull/pushpull/web/api"
@@ -35,9 +37,10 @@ import (
 // built. close tears it down in the reverse order.
 type app struct {
 	log     *slog.Logger
-	db      *bolt.DB
-	queue   *queue.Queue
-	devices *devices.Registry
+	db      *bolt.DB     // nil in cluster mode
+	cluster *clusterConn // nil unless [cluster] engine = "nats"
+	queue   queueEngine
+	devices deviceEngine
 	hub     *hub.Hub
 	provs   []providers.Provider
 	push    *push.Service
@@ -53,6 +56,28 @@ type app struct {
 	errc    <-chan error
 }
 
+// queueEngine is the push queue: bbolt (one node) or JetStream (cluster).
+type queueEngine interface {
+	push.Queue
+	api.QueueAdmin
+	Stats() (queue.Stats, error)
+	Close() error
+}
+
+// deviceEngine is the device registry: bbolt or JetStream KV.
+type deviceEngine interface {
+	push.Registry
+	api.DeviceStore
+	Close() error
+}
+
+var (
+	_ queueEngine  = (*queue.Queue)(nil)
+	_ queueEngine  = (*jsqueue.Queue)(nil)
+	_ deviceEngine = (*devices.Registry)(nil)
+	_ deviceEngine = (*kvregistry.Registry)(nil)
+)
+
 // build opens the database and constructs every component; nothing serves
 // yet. Any failure closes what was opened and names the cause.
 func build(cfg Config, log *slog.Logger) (_ *app, err error) {
@@ -63,38 +88,34 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		}
 	}()
 
-	dbPath := filepath.Join(cfg.Server.DataDir, dbFile)
-	if a.db, err = openDB(dbPath); err != nil {
+	if cfg.Cluster.Engine == "nats" {
+		if err := a.buildCluster(cfg, log); err != nil {
+			return nil, err
+		}
+	} else if err := a.buildEmbedded(cfg, log); err != nil {
 		return nil, err
 	}
 
-	if a.queue, err = queue.Open(a.db, queue.Options{
-		BackoffBase:       cfg.Queue.BackoffBase.Duration,
-		BackoffCap:        cfg.Queue.BackoffCap.Duration,
-		MaxAttempts:       cfg.Queue.MaxAttempts,
-		LeaseTimeout:      cfg.Queue.LeaseTimeout.Duration,
-		DeadRetention:     cfg.Queue.DeadRetention.Duration,
-		DeadMax:           cfg.Queue.DeadMax,
-		StatusRetention:   cfg.Queue.StatusRetention.Duration,
-		IdempotencyWindow: cfg.Queue.IdempotencyWindow.Duration,
-		Logger:            log.With("component", "queue"),
-	}); err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
-	if a.devices, err = devices.Open(a.db, devices.Options{
-		StaleAfter: cfg.Devices.StaleAfter.Duration,
-		Logger:     log.With("component", "devices"),
-	}); err != nil {
-		return nil, fmt.Errorf("devices: %w", err)
-	}
-
-	if a.hub, err = hub.New(hub.Options{
+	ho := hub.Options{
 		HistorySize:  cfg.Live.HistorySize,
 		HistoryBytes: cfg.Live.HistoryBytes,
 		QueueSize:    cfg.Live.QueueSize,
 		Logger:       log.With("component", "hub"),
-	}); err != nil {
+	}
+	if a.cluster != nil {
+		// Mids are the event stream's: its epoch and sequence.
+		ho.Epoch, ho.CatchUp = a.cluster.bus.Epoch(), cfg.Cluster.CatchUp.Duration
+	}
+	if a.hub, err = hub.New(ho); err != nil {
 		return nil, fmt.Errorf("live: %w", err)
+	}
+	if a.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := a.cluster.bus.Start(ctx, a.hub)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	if a.provs, err = buildProviders(context.Background(), cfg, log); err != nil {
@@ -122,12 +143,16 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 
-	if a.live, err = live.New(live.Options{
+	lo := live.Options{
 		WatchTTL:           cfg.Live.WatchTTL.Duration,
 		MaxConnsPerUser:    cfg.Client.MaxConnsPerUser,
 		DefaultEventExpiry: cfg.Live.EventExpiry.Duration,
 		Logger:             log.With("component", "live"),
-	}, a.hub, a.push); err != nil {
+	}
+	if a.cluster != nil {
+		a.cluster.liveOptions(&lo)
+	}
+	if a.live, err = live.New(lo, a.hub, a.push); err != nil {
 		return nil, fmt.Errorf("live: %w", err)
 	}
 
@@ -174,13 +199,15 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	}
 	a.metrics = metrics.New(versionString())
 	a.metrics.WatchQueue(a.queue)
-	a.metrics.WatchDB(a.db)
 	a.metrics.WatchHub(a.hub)
 	a.metrics.WatchPush(a.push.ProviderStats)
-	if a.probe, err = metrics.NewDBProbe(a.db, metrics.ProbeOptions{}); err != nil {
-		return nil, fmt.Errorf("readiness probe: %w", err)
+	if a.db != nil {
+		a.metrics.WatchDB(a.db)
+		if a.probe, err = metrics.NewDBProbe(a.db, metrics.ProbeOptions{}); err != nil {
+			return nil, fmt.Errorf("readiness probe: %w", err)
+		}
+		a.metrics.Registry.MustRegister(a.probe.Collector())
 	}
-	a.metrics.Registry.MustRegister(a.probe.Collector())
 	a.metrics.WatchReady(a.web.Ready)
 	a.web.API.Use(a.metrics.Middleware("api"))
 	a.web.Client.Use(a.metrics.Middleware("client"))
@@ -190,7 +217,7 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	apiSrv := &api.Server{
 		Queue: a.queue, Devices: a.devices, Push: a.push, Live: a.live, Tokens: a.tokens, Logger: log,
 		ClientURL: clientURL(cfg.Client), PingInterval: cfg.Client.PingInterval.Duration,
-		DB:     a.db, // GET /api/v1/backup (pushpull backup)
+		DB:     a.db, // GET /api/v1/backup (pushpull backup); nil in cluster mode
 		Limits: api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, MaxItems: cfg.API.MaxItems, MaxRecipients: cfg.API.MaxRecipients},
 	}
 	apiSrv.Register(a.web.API.Group("/api/v1", api.RequireKey(a.keys)))
@@ -257,6 +284,9 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 func (a *app) ready() error {
 	if a.push == nil || !a.push.Running() {
 		return errors.New("push dispatcher not running")
+	}
+	if a.cluster != nil {
+		return a.cluster.ready()
 	}
 	if a.probe == nil {
 		return errors.New("database not open")
@@ -334,6 +364,8 @@ func (a *app) close(ctx context.Context) {
 		}
 		a.db = nil
 	}
+	a.cluster.close()
+	a.cluster = nil
 }
 
 // clientURL is the client listener's URL as clients see it: public_url,

@@ -56,6 +56,7 @@ type Config struct {
 	Bitrix  BitrixConfig  `toml:"bitrix"`
 	Relay   RelayConfig   `toml:"relay"`
 	Admin   AdminConfig   `toml:"admin"`
+	Cluster ClusterConfig `toml:"cluster"`
 }
 
 // AdminConfig is the [admin] section: the dashboard at /admin/ on the
@@ -288,6 +289,7 @@ func defaultConfig() Config {
 			Prefix: "/bitrix-relay", Keys: []string{}, LicenseKeys: []string{},
 			MaxBodyBytes: 16 << 20, DefaultExpiry: dur(12 * time.Hour), CallbackScheme: "https",
 		},
+		Cluster: defaultClusterConfig(),
 	}
 }
 
@@ -527,6 +529,9 @@ func (c *Config) validate() error {
 	}
 	if c.Client.JWTSecret != "" && len(c.Client.JWTSecret) < 32 {
 		return &ConfigError{Key: "client.jwt_secret", Message: "must be at least 32 characters"}
+	}
+	if err := c.Cluster.validate(); err != nil {
+		return err
 	}
 	return c.Relay.validate()
 }

@@ -109,6 +109,7 @@ type FCM struct {
 	waiters   atomic.Int32 // WaitDelivered calls in progress
 	requests  atomic.Int64
 	delivered atomic.Int64
+	held      atomic.Int64 // sends waiting out a Delay
 	nextID    atomic.Int64
 	closeOnce sync.Once
 
@@ -188,6 +189,9 @@ func (f *FCM) Received() []FCMRequest {
 
 // Requests is the number of send requests answered (any status).
 func (f *FCM) Requests() int64 { return f.requests.Load() }
+
+// Held is how many sends are being held back by a Delay right now.
+func (f *FCM) Held() int64 { return f.held.Load() }
 
 // Delivered is the number of sends answered with success.
 func (f *FCM) Delivered() int64 { return f.delivered.Load() }
@@ -330,6 +334,8 @@ func (f *FCM) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	b := f.behaviourFor(tgt.Token)
 	if b.Delay > 0 {
+		f.held.Add(1)
+		defer f.held.Add(-1)
 		t := time.NewTimer(b.Delay)
 		select {
 		case <-t.C:
