@@ -200,7 +200,7 @@ func (s *Service) Publish(ctx context.Context, evs []Event) ([]PublishResult, er
 		if err != nil {
 			// Only a cluster bus fails (the cluster cannot take the event).
 			// Events before i went out; the pushes were all queued.
-			return nil, fmt.Errorf("live: event %d not published (%d before it were): %w", i, i, err)
+			return nil, fmt.Errorf("%w: event %d not published (%d before it were): %w", ErrUnavailable, i, i, err)
 		}
 		results[i].ID = id
 		if p.late != nil && results[i].ID != "" {

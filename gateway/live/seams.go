@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pushpull/pushpull/gateway/hub"
@@ -10,6 +11,10 @@ import (
 // The seams below let several pushpull nodes share live state. Each has an
 // in-process implementation used when Options leave it nil (one node, the
 // default); gateway/cluster provides the NATS ones.
+
+// ErrUnavailable wraps a Bus failure: the cluster could not take the
+// event (NATS unreachable, no JetStream quorum). The caller may retry.
+var ErrUnavailable = errors.New("live: cluster unavailable")
 
 // Bus carries published events to the hub of every node, this one
 // included, in one order shared by all nodes, so that a mid means the same

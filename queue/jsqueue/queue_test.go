@@ -321,3 +321,23 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSubmitWithoutNATSIsStorageError: with the server gone, Submit fails
+// with queue.ErrStorage (the API's 503 "try again"), not an unclassified
+// error (500).
+func TestSubmitWithoutNATSIsStorageError(t *testing.T) {
+	t.Parallel()
+	s, _, q := newEnv(t, Options{})
+	s.Shutdown()
+	s.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, err := q.Submit(ctx, queue.Submission{Jobs: []*queue.Job{job("u1")}})
+	if !errors.Is(err, queue.ErrStorage) {
+		t.Fatalf("Submit without NATS: %v, want queue.ErrStorage", err)
+	}
+	_, _, err = q.Submit(ctx, queue.Submission{IdempotencyKey: "k", Jobs: []*queue.Job{job("u2")}})
+	if !errors.Is(err, queue.ErrStorage) {
+		t.Fatalf("Submit with a key without NATS: %v, want queue.ErrStorage", err)
+	}
+}

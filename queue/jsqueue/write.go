@@ -91,7 +91,7 @@ func (q *Queue) Submit(ctx context.Context, s queue.Submission) (result []byte, 
 	if s.IdempotencyKey != "" {
 		stored, dup, r, err := q.claim(ctx, s.IdempotencyKey)
 		if err != nil || dup {
-			return stored, dup, err
+			return stored, dup, storageErr(err)
 		}
 		rev = r
 	}
@@ -101,7 +101,7 @@ func (q *Queue) Submit(ctx context.Context, s queue.Submission) (result []byte, 
 			// best effort, a stale claim is taken over after PendingTimeout.
 			_ = q.idem.Delete(context.WithoutCancel(ctx), token(s.IdempotencyKey), jetstream.LastRevision(rev))
 		}
-		return nil, false, err
+		return nil, false, storageErr(err)
 	}
 	if rev != 0 {
 		v, _ := json.Marshal(idemRecord{V: recordVersion, Done: true, At: q.opts.Now(), Result: s.Result})
@@ -247,4 +247,18 @@ func waitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 		}
 	}
 	return nil
+}
+
+// storageErr classifies a failed write to JetStream as queue.ErrStorage
+// (the API answers 503 and the caller retries), unless it is already a
+// caller error, a shutdown or the caller's own deadline. Part of a batch
+// may be stored when JetStream fails midway; a retry with the same
+// idempotency key does not store those jobs twice (their Nats-Msg-Id is
+// derived from the key).
+func storageErr(err error) error {
+	if err == nil || errors.Is(err, queue.ErrInvalid) || errors.Is(err, queue.ErrClosed) ||
+		errors.Is(err, queue.ErrStorage) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", queue.ErrStorage, err)
 }

@@ -73,6 +73,11 @@ func MapError(err error) *apierr.Error {
 		return apierr.New(apierr.CodeUnavailable, "shutting down")
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierr.New(apierr.CodeUnavailable, "timed out: try again")
+	case errors.Is(err, live.ErrUnavailable):
+		e := apierr.New(apierr.CodeUnavailable, "cluster unavailable: try again later")
+		e.RetryAfter = 2 * time.Second
+		e.Err = err
+		return e
 	case errors.Is(err, queue.ErrStorage), errors.Is(err, devices.ErrStorage), storageUnavailable(err):
 		// Nothing was committed: the caller may retry once space returns.
 		e := apierr.New(apierr.CodeUnavailable, "storage unavailable: nothing was stored, try again later")
