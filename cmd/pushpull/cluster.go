@@ -114,6 +114,7 @@ type clusterConn struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	bus  *cluster.Bus
+	acks *cluster.Acks
 }
 
 // connectCluster connects to NATS and prepares the event stream (whose
@@ -156,8 +157,13 @@ func connectCluster(ctx context.Context, cfg Config, log *slog.Logger) (*cluster
 		nc.Close()
 		return nil, fmt.Errorf("%w (is JetStream enabled on the NATS servers?)", err)
 	}
+	acks, err := cluster.NewAcks(nc, "")
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	log.Info("cluster mode", "engine", "nats", "node", node, "nats", redactURL(c.NATSURL), "replicas", c.Replicas)
-	return &clusterConn{node: node, nc: nc, js: js, bus: bus}, nil
+	return &clusterConn{node: node, nc: nc, js: js, bus: bus, acks: acks}, nil
 }
 
 // openClusterQueue opens the JetStream push queue with the [queue] settings.
@@ -195,6 +201,9 @@ func (cc *clusterConn) close() {
 	}
 	if cc.bus != nil {
 		_ = cc.bus.Close()
+	}
+	if cc.acks != nil {
+		_ = cc.acks.Close()
 	}
 	if cc.nc != nil {
 		cc.nc.Close()

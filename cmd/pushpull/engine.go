@@ -74,6 +74,7 @@ func (a *app) buildCluster(cfg Config, log *slog.Logger) error {
 // liveOptions points the live service at the cluster's shared parts.
 func (cc *clusterConn) liveOptions(o *live.Options) {
 	o.Bus = cc.bus
+	o.Acks = cc.acks
 }
 
 // ready reports the NATS connection: a node cut off from NATS can neither

@@ -53,12 +53,13 @@ type Options struct {
 	// Logger. Default: discard.
 	Logger *slog.Logger
 
-	// Bus, Watches and Presence share live state between the nodes of a
+	// Bus, Watches, Presence and Acks share live state between the nodes of a
 	// cluster (see seams.go). nil: this process alone (events go straight
 	// to the hub, watches and presence are in memory).
 	Bus      Bus
 	Watches  WatchStore
 	Presence SharedPresence
+	Acks     AckRelay
 }
 
 func (o *Options) setDefaults() {
@@ -119,6 +120,7 @@ type Service struct {
 	presence *presence
 	bus      Bus
 	shared   SharedPresence
+	relay    AckRelay
 
 	ackMu sync.Mutex
 	acks  map[string]*pendingAck // mid -> users who have not acked yet
@@ -150,6 +152,9 @@ func New(o Options, h *hub.Hub, p Pusher) (*Service, error) {
 	}
 	if s.bus == nil {
 		s.bus = localBus{h}
+	}
+	if s.relay = o.Acks; s.relay != nil {
+		s.relay.Receive(func(user, mid string) { s.ackLocal(user, mid) })
 	}
 	s.wg.Add(1)
 	go s.janitor()

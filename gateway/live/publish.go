@@ -260,16 +260,27 @@ func (s *Service) ackTimedOut(mid string) {
 
 // Ack records that user saw event mid; a pending ack_timeout push is not
 // sent to that user.
+// In a cluster, an ack for an event this node does not hold is forwarded
+// to the others (the publishing node holds it).
 func (s *Service) Ack(user, mid string) {
+	if !s.ackLocal(user, mid) && s.relay != nil {
+		s.relay.Forward(user, mid)
+	}
+}
+
+// ackLocal applies an ack to the pending push of mid on this node and
+// reports whether this node holds mid.
+func (s *Service) ackLocal(user, mid string) bool {
 	s.ackMu.Lock()
 	defer s.ackMu.Unlock()
 	a := s.acks[mid]
 	if a == nil {
-		return
+		return false
 	}
 	delete(a.users, user)
 	if len(a.users) == 0 {
 		a.timer.Stop()
 		delete(s.acks, mid)
 	}
+	return true
 }

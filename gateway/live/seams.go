@@ -61,6 +61,17 @@ type SharedPresence interface {
 	Remote(user string) bool
 }
 
+// AckRelay carries client acks ({"op":"ack"}) between nodes: an event's
+// ack_timeout push waits on the node that published it, while the client
+// may be connected to any node.
+type AckRelay interface {
+	// Forward tells the other nodes that user acked mid.
+	Forward(user, mid string)
+	// Receive sets the function called with the acks other nodes
+	// forwarded. It is called once, by New.
+	Receive(func(user, mid string))
+}
+
 // localBus publishes straight to this process's hub.
 type localBus struct{ h *hub.Hub }
 

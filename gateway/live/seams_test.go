@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/gateway/hub"
+	"github.com/pushpull/pushpull/gateway/push"
 )
 
 // fakeCluster stands in for the other nodes: a bus that records what it
@@ -18,9 +19,19 @@ type fakeCluster struct {
 	mu      sync.Mutex
 	fail    error
 	sent    [][]string
-	remote  map[string]bool
-	changes []string
+	remote    map[string]bool
+	changes   []string
+	forwarded []string
+	recv      func(user, mid string)
 }
+
+func (f *fakeCluster) Forward(user, mid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forwarded = append(f.forwarded, mid+"|"+user)
+}
+
+func (f *fakeCluster) Receive(fn func(user, mid string)) { f.recv = fn }
 
 func (f *fakeCluster) Publish(_ context.Context, channels []string, _ *hub.Event) (string, error) {
 	f.mu.Lock()
@@ -56,7 +67,7 @@ func newClusterSvc(t *testing.T, f *fakeCluster) (*Service, *clock, *nopPusher) 
 		t.Fatal(err)
 	}
 	p := &nopPusher{}
-	s, err := New(Options{Now: clk.Now, Bus: f, Presence: f}, h, p)
+	s, err := New(Options{Now: clk.Now, Bus: f, Presence: f, Acks: f}, h, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +118,29 @@ func TestClusterSeams(t *testing.T) {
 	}
 	if want := []string{"+u", "-u", "+p", "-p"}; !slices.Equal(f.changes, want) {
 		t.Fatalf("transitions %v, want %v", f.changes, want)
+	}
+}
+
+// TestClusterAcks: an ack for an event this node does not hold goes to
+// the other nodes; an ack forwarded by another node cancels the pending
+// push here.
+func TestClusterAcks(t *testing.T) {
+	f := &fakeCluster{remote: map[string]bool{}}
+	s, _, _ := newClusterSvc(t, f)
+	s.Ack("u", "elsewhere-mid")
+	if !slices.Equal(f.forwarded, []string{"elsewhere-mid|u"}) {
+		t.Fatalf("forwarded %v", f.forwarded)
+	}
+	s.awaitAcks("mine", []string{"u", "v"}, push.Request{}, time.Hour)
+	f.recv("u", "mine")
+	s.Ack("v", "mine") // held here: not forwarded
+	if len(f.forwarded) != 1 {
+		t.Fatalf("an ack held locally was forwarded: %v", f.forwarded)
+	}
+	s.ackMu.Lock()
+	_, pending := s.acks["mine"]
+	s.ackMu.Unlock()
+	if pending {
+		t.Fatal("the push still waits after both acks (one forwarded)")
 	}
 }
