@@ -16,9 +16,9 @@ import (
 // fakeCluster stands in for the other nodes: a bus that records what it
 // was given (or fails), and a presence view with remote users.
 type fakeCluster struct {
-	mu      sync.Mutex
-	fail    error
-	sent    [][]string
+	mu        sync.Mutex
+	fail      error
+	sent      [][]string
 	remote    map[string]bool
 	changes   []string
 	forwarded []string
