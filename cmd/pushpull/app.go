@@ -243,9 +243,11 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 		if cfg.Bitrix.TextZeroExpiryLive {
 			zero = -1
 		}
-		a.bitrix, err = bitrix.Register(a.web.API, a.web.Client, bitrix.Deps{
-			Hub: a.hub, ConfigMiddleware: []echo.MiddlewareFunc{api.RequireKey(a.keys)},
-		}, bitrix.Options{
+		deps := bitrix.Deps{Hub: a.hub, ConfigMiddleware: []echo.MiddlewareFunc{api.RequireKey(a.keys)}}
+		if a.cluster != nil {
+			deps.Bus = a.cluster.bus
+		}
+		a.bitrix, err = bitrix.Register(a.web.API, a.web.Client, deps, bitrix.Options{
 			SignatureKey: cfg.Bitrix.SignatureKey, SignatureAlgo: cfg.Bitrix.SignatureAlgo,
 			MaxPayload: cfg.Bitrix.MaxPayload, MaxMessagesPerRequest: cfg.Bitrix.MaxMessagesPerRequest,
 			MaxChannelsPerMessage: cfg.Bitrix.MaxChannelsPerMessage, MaxConnsPerChannel: cfg.Bitrix.MaxConnsPerChannel,

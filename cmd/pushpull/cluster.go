@@ -18,6 +18,7 @@ import (
 	"github.com/pushpull/pushpull/devices/kvregistry"
 	"github.com/pushpull/pushpull/gateway/cluster"
 	"github.com/pushpull/pushpull/queue/jsqueue"
+	"github.com/pushpull/pushpull/web/bitrix"
 )
 
 // ClusterConfig is the [cluster] section: several nodes sharing their
@@ -151,6 +152,7 @@ func connectCluster(ctx context.Context, cfg Config, log *slog.Logger) (*cluster
 	}
 	bus, err := cluster.Prepare(ctx, js, cluster.Options{
 		Replicas: c.Replicas, MaxAge: c.HistoryMaxAge.Duration, MaxBytes: c.HistoryMaxBytes,
+		Meta:   bitrix.MetaCodec{}, // Bitrix messages keep their raw body and sender across nodes
 		Logger: log.With("component", "cluster"),
 	})
 	if err != nil {

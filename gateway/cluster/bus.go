@@ -35,6 +35,9 @@ type Options struct {
 	// ReplayTimeout bounds how long Start waits for the node to apply what
 	// the stream held when it started. Default 1m.
 	ReplayTimeout time.Duration
+	// Meta carries hub.Event.Meta between nodes (web/bitrix.MetaCodec);
+	// nil carries none.
+	Meta MetaCodec
 	// Now stamps events at Publish (their expiry counts from it). Default
 	// time.Now.
 	Now func() time.Time
@@ -198,7 +201,14 @@ func (b *Bus) apply(m jetstream.Msg) {
 		b.corrupt.Add(1)
 		return
 	}
-	channels, ev, created, err := decodeEvent(m.Data())
+	channels, ev, created, meta, err := decodeEvent(m.Data())
+	if err == nil && meta != nil {
+		if b.opts.Meta == nil {
+			err = errors.New("entry carries meta and no MetaCodec is configured")
+		} else {
+			ev.Meta, err = b.opts.Meta.DecodeMeta(meta)
+		}
+	}
 	if err != nil {
 		b.corrupt.Add(1)
 		b.opts.Logger.Warn("skipping an event entry", "seq", md.Sequence.Stream, "err", err)
@@ -222,7 +232,11 @@ func (b *Bus) Publish(ctx context.Context, channels []string, ev *hub.Event) (st
 	if !b.started.Load() {
 		return "", errors.New("cluster: Publish before Start")
 	}
-	data := appendEvent(make([]byte, 0, 64+len(ev.Params)+len(ev.Extra)+16*len(channels)), channels, ev, b.opts.Now())
+	var meta []byte
+	if ev.Meta != nil && b.opts.Meta != nil {
+		meta, _ = b.opts.Meta.EncodeMeta(ev.Meta)
+	}
+	data := appendEvent(make([]byte, 0, 64+len(ev.Params)+len(ev.Extra)+len(meta)+16*len(channels)), channels, ev, b.opts.Now(), meta)
 	ack, err := b.js.Publish(ctx, b.opts.Subject, data)
 	if err != nil {
 		return "", fmt.Errorf("cluster: publish event: %w", err)

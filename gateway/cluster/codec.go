@@ -22,10 +22,19 @@ var errCorrupt = errors.New("cluster: malformed event entry")
 // corrupt length cannot make it allocate without bound.
 const maxChannels = 1 << 20
 
+// MetaCodec carries hub.Event.Meta between nodes: the formats that attach
+// something to their events (web/bitrix) provide one. EncodeMeta reports
+// false for a Meta it does not know; such a Meta is not carried (the
+// other nodes render the event from its plain fields).
+type MetaCodec interface {
+	EncodeMeta(meta any) ([]byte, bool)
+	DecodeMeta(b []byte) (any, error)
+}
+
 // appendEvent encodes channels and the payload fields of ev with its
 // creation time: version, channels, module, command, params, extra,
-// expiry (ns), created (unix ns).
-func appendEvent(dst []byte, channels []string, ev *hub.Event, created time.Time) []byte {
+// expiry (ns), created (unix ns), meta (empty for none).
+func appendEvent(dst []byte, channels []string, ev *hub.Event, created time.Time, meta []byte) []byte {
 	dst = append(dst, codecVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(channels)))
 	for _, c := range channels {
@@ -36,7 +45,8 @@ func appendEvent(dst []byte, channels []string, ev *hub.Event, created time.Time
 	dst = appendBytes(dst, string(ev.Params))
 	dst = appendBytes(dst, string(ev.Extra))
 	dst = binary.AppendVarint(dst, int64(ev.Expiry))
-	return binary.AppendVarint(dst, created.UnixNano())
+	dst = binary.AppendVarint(dst, created.UnixNano())
+	return appendBytes(dst, string(meta))
 }
 
 func appendBytes(dst []byte, s string) []byte {
@@ -46,14 +56,14 @@ func appendBytes(dst []byte, s string) []byte {
 
 // decodeEvent is the inverse of appendEvent. The event's byte fields are
 // copied out of b (b belongs to the NATS message).
-func decodeEvent(b []byte) (channels []string, ev *hub.Event, created time.Time, err error) {
+func decodeEvent(b []byte) (channels []string, ev *hub.Event, created time.Time, meta []byte, err error) {
 	d := decoder{b: b}
 	if v := d.byte(); v != codecVersion {
-		return nil, nil, time.Time{}, fmt.Errorf("%w: version %d", errCorrupt, v)
+		return nil, nil, time.Time{}, nil, fmt.Errorf("%w: version %d", errCorrupt, v)
 	}
 	n := d.uvarint()
 	if n > maxChannels || n > uint64(len(b)) {
-		return nil, nil, time.Time{}, fmt.Errorf("%w: %d channels", errCorrupt, n)
+		return nil, nil, time.Time{}, nil, fmt.Errorf("%w: %d channels", errCorrupt, n)
 	}
 	channels = make([]string, n)
 	for i := range channels {
@@ -68,16 +78,20 @@ func decodeEvent(b []byte) (channels []string, ev *hub.Event, created time.Time,
 	}
 	ev.Expiry = time.Duration(d.varint())
 	created = time.Unix(0, d.varint())
+	meta = d.bytes()
 	if d.err != nil {
-		return nil, nil, time.Time{}, d.err
+		return nil, nil, time.Time{}, nil, d.err
 	}
 	if len(d.b) != 0 {
-		return nil, nil, time.Time{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+		return nil, nil, time.Time{}, nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
 	}
 	if ev.Expiry < 0 {
-		return nil, nil, time.Time{}, fmt.Errorf("%w: negative expiry", errCorrupt)
+		return nil, nil, time.Time{}, nil, fmt.Errorf("%w: negative expiry", errCorrupt)
 	}
-	return channels, ev, created, nil
+	if len(meta) == 0 {
+		meta = nil
+	}
+	return channels, ev, created, meta, nil
 }
 
 // decoder reads the fields of appendEvent; the first error sticks.

@@ -22,12 +22,22 @@ type Deps struct {
 	// ConfigMiddleware guards GET /api/v1/bitrix/config on the publisher
 	// listener (give it the API key check).
 	ConfigMiddleware []echo.MiddlewareFunc
+	// Bus, in a cluster, carries published messages to every node's hub
+	// (gateway/cluster.Bus, configured with MetaCodec). nil: straight to
+	// Hub.
+	Bus Bus
+}
+
+// Bus is live.Bus as the Bitrix routes use it.
+type Bus interface {
+	Publish(ctx context.Context, channels []string, ev *hub.Event) (string, error)
 }
 
 // Server serves the Bitrix protocols. Create it with New (or Register).
 // All methods are safe for concurrent use.
 type Server struct {
 	hub    *hub.Hub
+	bus    Bus // nil: one node
 	o      Options
 	signer *Signer
 	rpc    rpcFormat
@@ -86,6 +96,7 @@ func Register(pub, sub *echo.Echo, deps Deps, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.bus = deps.Bus
 	s.RegisterPublisher(pub, deps.ConfigMiddleware...)
 	s.RegisterSubscriber(sub)
 	return s, nil
@@ -264,9 +275,22 @@ func (s *Server) publishEvent(channels []string, ev *hub.Event, kind string) {
 	if len(channels) == 0 {
 		return
 	}
-	s.hub.Publish(channels, ev)
 	if kind == "" {
 		kind = "message"
+	}
+	if s.bus != nil {
+		// The message was acknowledged already (as the reference servers
+		// do): a cluster that cannot take it is logged and counted.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := s.bus.Publish(ctx, channels, ev)
+		cancel()
+		if err != nil {
+			s.count("message", "failed")
+			s.log.Warn("message not published: the cluster did not take it", "err", err)
+			return
+		}
+	} else {
+		s.hub.Publish(channels, ev)
 	}
 	s.count("message", kind)
 }
