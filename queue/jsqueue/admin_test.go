@@ -3,6 +3,7 @@ package jsqueue
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -155,5 +156,46 @@ func TestCancel(t *testing.T) {
 	}
 	if _, err := q.Cancel(ctx, queue.CancelFilter{Users: []string{"u1"}}); err == nil {
 		t.Fatal("Cancel without tag accepted")
+	}
+}
+
+// TestCollapseReplacesQueuedJob: a new job for a user and sub tag replaces
+// the queued (not leased) jobs an earlier Submit stored for them, as in the
+// bbolt queue; jobs of one Submit never collapse each other.
+func TestCollapseReplacesQueuedJob(t *testing.T) {
+	t.Parallel()
+	_, _, q := newEnv(t, Options{})
+	ctx := context.Background()
+	mk := func(user, notif string) *queue.Job {
+		j := job(user)
+		j.NotificationID, j.Tag, j.SubTag = notif, "IM", "CHAT_17"
+		return j
+	}
+	sending := mk("u", "n0")
+	submit(t, q, sending)
+	if got := mustLease(t, q, 1); len(got) != 1 {
+		t.Fatal("lease")
+	}
+	old1, old2, other := mk("u", "n1"), mk("u", "n1"), mk("v", "n1")
+	submit(t, q, old1, old2, other)
+	new1, new2 := mk("u", "n2"), mk("u", "n2")
+	submit(t, q, new1, new2)
+	st, err := q.Status(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, s := range st {
+		states[s.JobID] = s.State
+	}
+	if states[old1.ID] != queue.StateCollapsed || states[old2.ID] != queue.StateCollapsed || states[other.ID] != queue.StateQueued {
+		t.Fatalf("states of the old notification: %v", states)
+	}
+	got := ids(mustLease(t, q, 10))
+	slices.Sort(got)
+	want := []string{other.ID, new1.ID, new2.ID}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("leased %v, want %v (the leased job is not collapsed)", got, want)
 	}
 }

@@ -95,6 +95,12 @@ func (q *Queue) Submit(ctx context.Context, s queue.Submission) (result []byte, 
 		}
 		rev = r
 	}
+	if err := q.collapse(ctx, s.Jobs); err != nil {
+		if rev != 0 {
+			_ = q.idem.Delete(context.WithoutCancel(ctx), token(s.IdempotencyKey), jetstream.LastRevision(rev))
+		}
+		return nil, false, storageErr(err)
+	}
 	if err := q.publishJobs(ctx, s.IdempotencyKey, s.Jobs); err != nil {
 		if rev != 0 {
 			// Free the key so that the caller's retry stores the jobs;
