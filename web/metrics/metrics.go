@@ -111,3 +111,48 @@ func (m *Metrics) WatchReady(ready func() error) {
 		return 1
 	}))
 }
+
+// ClusterStats is what WatchCluster reads from a cluster node.
+type ClusterStats struct {
+	// EventsApplied, EventsStale and EventsCorrupt count the entries of
+	// the shared event stream this node applied, had applied already, and
+	// could not decode.
+	EventsApplied, EventsStale, EventsCorrupt uint64
+	// Connected is true while the node's NATS connection is up.
+	Connected bool
+	// Nodes is how many nodes (this one included) have a fresh heartbeat.
+	Nodes int
+}
+
+// WatchCluster exports the node's view of the cluster, read at scrape
+// time: pushpull_cluster_events_applied_total (by result), _nats_connected
+// and _nodes.
+func (m *Metrics) WatchCluster(stats func() ClusterStats) {
+	for _, r := range []struct {
+		result string
+		get    func(ClusterStats) uint64
+	}{
+		{"applied", func(s ClusterStats) uint64 { return s.EventsApplied }},
+		{"stale", func(s ClusterStats) uint64 { return s.EventsStale }},
+		{"corrupt", func(s ClusterStats) uint64 { return s.EventsCorrupt }},
+	} {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: "cluster", Name: "events_applied_total",
+			Help:        "Entries of the shared event stream by what this node did with them: applied to its hub, stale (applied before), corrupt (skipped).",
+			ConstLabels: prometheus.Labels{"result": r.result},
+		}, func() float64 { return float64(r.get(stats())) }))
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: "cluster", Name: "nats_connected",
+		Help: "1 while this node is connected to NATS, else 0.",
+	}, func() float64 {
+		if stats().Connected {
+			return 1
+		}
+		return 0
+	}))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: "cluster", Name: "nodes",
+		Help: "Nodes with a fresh heartbeat, this one included.",
+	}, func() float64 { return float64(stats().Nodes) }))
+}

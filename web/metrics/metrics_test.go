@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,31 @@ func TestPausedAndFailureFromStats(t *testing.T) {
 	}
 	if s[`pushpull_provider_send_duration_seconds{platform="fcm"}`] != 6 {
 		t.Errorf("histogram count %v", s[`pushpull_provider_send_duration_seconds{platform="fcm"}`])
+	}
+}
+
+func TestClusterMetrics(t *testing.T) {
+	t.Parallel()
+	m := New("test")
+	st := ClusterStats{EventsApplied: 7, EventsStale: 1, EventsCorrupt: 2, Connected: true, Nodes: 3}
+	var mu sync.Mutex
+	m.WatchCluster(func() ClusterStats { mu.Lock(); defer mu.Unlock(); return st })
+	got, _ := scrape(t, m)
+	for k, v := range map[string]float64{
+		`pushpull_cluster_events_applied_total{result="applied"}`: 7,
+		`pushpull_cluster_events_applied_total{result="stale"}`:   1,
+		`pushpull_cluster_events_applied_total{result="corrupt"}`: 2,
+		`pushpull_cluster_nats_connected`:                         1,
+		`pushpull_cluster_nodes`:                                  3,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	mu.Lock()
+	st.Connected, st.Nodes = false, 2
+	mu.Unlock()
+	if got, _ := scrape(t, m); got[`pushpull_cluster_nats_connected`] != 0 || got[`pushpull_cluster_nodes`] != 2 {
+		t.Errorf("after a disconnect: %v", got)
 	}
 }
