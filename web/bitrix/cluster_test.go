@@ -3,11 +3,9 @@ package bitrix
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,19 +40,7 @@ func newClusterEnv(t *testing.T, url string) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bus.Close() })
-	pub, sub := echo.New(), echo.New()
-	subSrv := httptest.NewServer(sub)
-	s, err := Register(pub, sub, Deps{Hub: h, Bus: bus}, Options{SignatureKey: testKey, PublicURL: subSrv.URL, PollHold: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubSrv := httptest.NewServer(pub)
-	t.Cleanup(func() {
-		h.CloseAll(1001, "test over")
-		pubSrv.Close()
-		subSrv.Close()
-	})
-	return &testEnv{s: s, hub: h, pub: pubSrv, sub: subSrv}
+	return serveEnv(t, Deps{Hub: h, Bus: bus}, Options{PollHold: 5 * time.Second})
 }
 
 // TestClusterPublishOnOneNodePollOnAnother: the portal publishes to node

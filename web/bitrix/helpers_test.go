@@ -33,13 +33,20 @@ func newEnv(t *testing.T, o Options) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	return serveEnv(t, Deps{Hub: h}, o)
+}
+
+// serveEnv registers a Server with deps behind two test listeners.
+func serveEnv(t *testing.T, deps Deps, o Options) *testEnv {
+	t.Helper()
+	h := deps.Hub
 	if o.SignatureKey == "" {
 		o.SignatureKey = testKey
 	}
 	pub, sub := echo.New(), echo.New()
 	subSrv := httptest.NewServer(sub)
 	o.PublicURL = subSrv.URL
-	s, err := Register(pub, sub, Deps{Hub: h}, o)
+	s, err := Register(pub, sub, deps, o)
 	if err != nil {
 		t.Fatal(err)
 	}
