@@ -73,43 +73,13 @@ func (cf *clusterFixture) node(t *testing.T, name string, leaseTimeout time.Dura
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "pushpull.toml")
-	toml := fmt.Sprintf(`
-[server]
-data_dir = %q
-shutdown_timeout = "5s"
-
-[api]
-addr = "127.0.0.1:0"
-keys = [%q]
-
-[client]
-addr = "127.0.0.1:0"
-jwt_secret = %q
-
-[queue]
-backoff_base = "100ms"
-backoff_cap = "1s"
-lease_timeout = %q
-
-[push]
-workers = 2
-lease_batch = 50
-send_timeout = "10s"
-
-[fcm]
-endpoint = %q
-timeout = "5s"
-
-[[fcm.app]]
-id = %q
-credentials_file = %q
-
+	toml := relTOML(filepath.Join(dir, "data"), cf.fcm.URL()+"/v1", cf.saFile, leaseTimeout) + fmt.Sprintf(`
 [cluster]
 engine = "nats"
 nats_url = %q
 node_id = %q
 catch_up = "5s"
-`, filepath.Join(dir, "data"), relKey, relSecret, leaseTimeout.String(), cf.fcm.URL()+"/v1", relFCMApp, cf.saFile, cf.natsURL, name) + cf.extra
+`, cf.natsURL, name) + cf.extra
 	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,18 @@ func newRelEnv(t *testing.T, extra string) *relEnv {
 		t.Fatal(err)
 	}
 	e := &relEnv{dir: dir, cfg: filepath.Join(dir, "pushpull.toml"), fcm: f}
-	e.toml = fmt.Sprintf(`
+	e.toml = relTOML(filepath.Join(dir, "data"), f.URL()+"/v1", saFile, 10*time.Second) + extra
+	if err := os.WriteFile(e.cfg, []byte(e.toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// relTOML is the configuration the suites run the gateway with: loopback
+// listeners on random ports, the test key and secret, short backoff, and
+// one FCM app against the fake at fcmURL.
+func relTOML(dataDir, fcmURL, saFile string, leaseTimeout time.Duration) string {
+	return fmt.Sprintf(`
 [server]
 data_dir = %q
 shutdown_timeout = "5s"
@@ -95,7 +106,7 @@ jwt_secret = %q
 [queue]
 backoff_base = "100ms"
 backoff_cap = "1s"
-lease_timeout = "10s"
+lease_timeout = %q
 
 [push]
 workers = %d
@@ -109,11 +120,7 @@ timeout = "5s"
 [[fcm.app]]
 id = %q
 credentials_file = %q
-`, filepath.Join(dir, "data"), relKey, relSecret, relWorkers, relLeaseBatch, f.URL()+"/v1", relFCMApp, saFile) + extra
-	if err := os.WriteFile(e.cfg, []byte(e.toml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return e
+`, dataDir, relKey, relSecret, leaseTimeout.String(), relWorkers, relLeaseBatch, fcmURL, relFCMApp, saFile)
 }
 
 // childEnviron is the test's environment without the variables that steer
