@@ -212,6 +212,7 @@ func (b *Bus) apply(m jetstream.Msg) {
 	if err != nil {
 		b.corrupt.Add(1)
 		b.opts.Logger.Warn("skipping an event entry", "seq", md.Sequence.Stream, "err", err)
+		b.h.SkipSeq(md.Sequence.Stream)
 		return
 	}
 	if _, err := b.h.PublishSeq(channels, ev, md.Sequence.Stream, created); err != nil {

@@ -189,10 +189,12 @@ var ErrStale = errors.New("hub: sequence already published")
 // cluster applies the events of the shared, ordered log: every node gives
 // an event the same mid, so a client may resume on any node. seq must be
 // greater than every counter used before (ErrStale otherwise, and nothing
-// is published: a redelivered log entry is a no-op). The first call sets
-// the hub's floor to seq-1: a client resuming from before the floor
-// resynchronises, because this hub never saw those events. Publish and
-// PublishSeq must not be mixed on one hub.
+// is published: a redelivered log entry is a no-op). A seq that skips
+// counters (the first call on a hub that joined the log late, or entries
+// the log dropped while this hub was away) raises the hub's floor to
+// seq-1: a client resuming from before the floor resynchronises, because
+// this hub never saw those events. Publish and PublishSeq must not be
+// mixed on one hub.
 func (h *Hub) PublishSeq(channels []string, ev *Event, seq uint64, created time.Time) ([]int, error) {
 	if ev.seq != 0 {
 		panic("hub: Event published twice")
@@ -203,10 +205,27 @@ func (h *Hub) PublishSeq(channels []string, ev *Event, seq uint64, created time.
 	if seq <= cur {
 		return nil, fmt.Errorf("%w: %d <= %d", ErrStale, seq, cur)
 	}
-	if cur == 0 {
+	if seq > cur+1 {
 		h.floor.Store(seq - 1)
 	}
 	return h.publishLocked(channels, ev, seq, created), nil
+}
+
+// SkipSeq records that the log entry seq holds nothing this hub can
+// publish (it did not decode): the counter moves past it without raising
+// the floor, since no client of any node got that entry either. A seq
+// already passed is ignored.
+func (h *Hub) SkipSeq(seq uint64) {
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
+	cur := h.seq.Load()
+	if seq <= cur {
+		return
+	}
+	if seq > cur+1 {
+		h.floor.Store(seq - 1)
+	}
+	h.seq.Store(seq)
 }
 
 // MID returns the mid of the event with counter seq on this hub.

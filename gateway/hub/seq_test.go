@@ -111,3 +111,32 @@ func TestCatchUp(t *testing.T) {
 		t.Fatalf("since ahead without CatchUp resumed: %+v", pr)
 	}
 }
+
+// TestPublishSeqGapRaisesFloor: entries the log dropped while the hub was
+// away are a gap (resume from before it resyncs); a skipped entry is not.
+func TestPublishSeqGapRaisesFloor(t *testing.T) {
+	t.Parallel()
+	h := newHub(t, Options{Epoch: 1_700_000_000})
+	for seq := uint64(1); seq <= 2; seq++ {
+		if _, err := h.PublishSeq([]string{"c"}, ev("e"), seq, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.SkipSeq(3)
+	h.SkipSeq(2) // already passed: ignored
+	if _, err := h.PublishSeq([]string{"c"}, ev("e"), 4, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ := h.Since([]string{"c"}, h.MID(1)); !pr.Resumed || len(pr.Events) != 2 {
+		t.Fatalf("across a skipped entry: %+v", pr)
+	}
+	if _, err := h.PublishSeq([]string{"c"}, ev("e"), 9, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ := h.Since([]string{"c"}, h.MID(4)); pr.Resumed {
+		t.Fatalf("resumed across entries 5..8 the hub never saw: %+v", pr)
+	}
+	if pr, _ := h.Since([]string{"c"}, h.MID(8)); !pr.Resumed || len(pr.Events) != 1 {
+		t.Fatalf("from the new floor: %+v", pr)
+	}
+}
