@@ -86,6 +86,12 @@ func (f *fleet) httpClient(ip net.IP) *http.Client {
 // connect dials n clients (user of i from userOf) with par dialers, waits
 // for each welcome and starts a reader per connection that records events.
 func (f *fleet) connect(s *server, n, par int, userOf func(int) string) error {
+	return f.connectSpread([]*server{s}, n, par, userOf)
+}
+
+// connectSpread is connect with client i dialing nodes[i mod len(nodes)]:
+// round robin over the nodes of a cluster.
+func (f *fleet) connectSpread(nodes []*server, n, par int, userOf func(int) string) error {
 	idx := make(chan int)
 	errs := make(chan error, par)
 	var wg sync.WaitGroup
@@ -94,7 +100,7 @@ func (f *fleet) connect(s *server, n, par int, userOf func(int) string) error {
 		go func() {
 			defer wg.Done()
 			for i := range idx {
-				if err := f.dialOne(s, i, userOf(i)); err != nil {
+				if err := f.dialOne(nodes[i%len(nodes)], i, userOf(i)); err != nil {
 					errs <- fmt.Errorf("client %d: %w", i, err)
 					return
 				}

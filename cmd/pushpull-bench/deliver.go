@@ -46,7 +46,8 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 	fs.SetOutput(env.stderr)
 	var d deliverFlags
 	d.register(fs, 50000)
-	verify := fs.Bool("verify", false, "record every push at the fake and check each job arrived (costs generator CPU)")
+	verify := fs.Bool("verify", false, "record every push at the fake and check each job arrived once (costs generator CPU)")
+	nodeCount := clusterFlag(fs)
 	resolve := commonFlags(fs, env)
 	if err := parse(ctx, fs, args, resolve); err != nil {
 		return nil, err
@@ -63,36 +64,39 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 		return nil, err
 	}
 	defer p.close()
-	s, err := env.start(ctx, p.serverEnv()...)
+	g, err := env.startNodes(ctx, *nodeCount, p.serverEnv()...)
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer g.stop()
+	// Registration and pushes go through the first node; clustered, the
+	// registry and the queue are shared and every node dispatches.
+	s := g.first()
 	if err := registerDevices(ctx, s, p, d.devices, 16); err != nil {
 		return nil, err
 	}
-	// One push before the clock starts: the HTTP/2 connection, the provider
+	// Pushes before the clock starts: the HTTP/2 connection, the provider
 	// token and the OAuth token exist in a server that has been running.
-	if _, err := enqueue(ctx, s, pushUsersBodies(1, 1, d.devices, -1), 1); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
-	}
-	if err := waitCount(ctx, p.delivered, 1, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("warm-up push not delivered: %w\n%s", err, s.logTail())
+	warm, err := warmUp(ctx, g, p, d.devices)
+	if err != nil {
+		return nil, err
 	}
 	base := p.delivered()
 	bodies := pushUsersBodies(d.jobs, d.batch, d.devices, 0)
 
 	ctx, cancel := context.WithTimeout(ctx, env.timeout)
 	defer cancel()
-	before, err := s.proc()
+	before, err := g.proc()
 	if err != nil {
 		return nil, err
 	}
-	prof, err := startPerf(env, s)
+	nodesBefore := g.delivered(ctx)
+	prof, err := g.startPerf(env)
 	if err != nil {
 		return nil, err
 	}
 	defer prof.stop()
+	benchBefore := selfCPU()
 	smp := startSampler(ctx, p.delivered, base+int64(d.jobs))
 	t0 := time.Now()
 	sends, err := enqueue(ctx, s, bodies, d.conc)
@@ -104,7 +108,6 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 	smp.wait()
 	prof.stop()
 	res := &result{Unit: "jobs/s"}
-	res.setServer(s, before)
 	arrivals := smp.arrivals(base)
 	accepted := 0
 	for _, sd := range sends {
@@ -120,16 +123,34 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 	if len(arrivals) > 0 {
 		res.Throughput = float64(len(arrivals)) / elapsed.Seconds()
 	}
-	res.Params = map[string]any{"devices": d.devices, "jobs": d.jobs, "batch": d.batch, "concurrency": d.conc, "verify": *verify}
+	res.Params = map[string]any{"devices": d.devices, "jobs": d.jobs, "batch": d.batch, "concurrency": d.conc, "verify": *verify, "cluster": g.size()}
 	res.Extra = map[string]any{
 		"accepted": accepted, "delivered": len(arrivals), "provider_requests": p.requests(),
 		"enqueue_seconds": enqTime.Seconds(), "enqueue_jobs_per_second": float64(accepted) / enqTime.Seconds(),
 		"elapsed_seconds": elapsed.Seconds(), "latency": "ordinal: k-th accepted job vs k-th delivery at the fake (exact when FIFO)",
 	}
+	res.setNodes(g, before)
+	res.setBenchCPU(g, benchBefore)
+	where := ""
+	if g.size() > 0 {
+		// Which node sent how many. The counters move when a node settles
+		// its jobs, just after the fake has them: wait for the last ones.
+		split := make([]int64, len(g.list))
+		_ = waitFor(ctx, 10*time.Second, func() bool {
+			after := g.delivered(ctx)
+			for i := range after {
+				split[i] = after[i] - nodesBefore[i]
+			}
+			return sum(split) >= int64(len(arrivals))
+		})
+		res.Extra["node_delivered"] = split
+		res.Extra["warm_up_pushes"] = warm
+		where = fmt.Sprintf(" (%d nodes, summed; sent per node %v)", g.size(), split)
+	}
 	summarize := func() {
-		res.Summary = fmt.Sprintf("deliver-%s: %d devices, %d jobs (%d per request, %d callers): delivered %d in %.2fs = %.0f jobs/s (enqueue %.0f jobs/s); enqueue→delivery p50 %.1f ms p90 %.1f ms p99 %.1f ms; server RSS %d KiB, CPU %.2fs",
+		res.Summary = fmt.Sprintf("deliver-%s: %d devices, %d jobs (%d per request, %d callers): delivered %d in %.2fs = %.0f jobs/s (enqueue %.0f jobs/s); enqueue→delivery p50 %.1f ms p90 %.1f ms p99 %.1f ms; server%s RSS %d KiB, CPU %.2fs",
 			platform, d.devices, d.jobs, d.batch, d.conc, len(arrivals), elapsed.Seconds(), res.Throughput,
-			float64(accepted)/enqTime.Seconds(), res.P50ms, res.P90ms, res.P99ms, res.ServerRSSKiB, res.ServerCPUs)
+			float64(accepted)/enqTime.Seconds(), res.P50ms, res.P90ms, res.P99ms, where, res.ServerRSSKiB, res.ServerCPUs)
 	}
 	summarize()
 	if len(arrivals) < accepted {
@@ -143,7 +164,7 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 		for _, sd := range sends {
 			sentAt[sd.idx] = sd.at
 		}
-		lost := 0
+		lost, dups := 0, 0
 		var exact []int64
 		for i := range d.jobs {
 			a := ids[strconv.Itoa(i)]
@@ -151,6 +172,7 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 				lost++
 				continue
 			}
+			dups += a.n - 1
 			if !a.first.IsZero() {
 				exact = append(exact, max(0, int64(a.first.Sub(sentAt[i/d.batch]))))
 			}
@@ -160,7 +182,9 @@ func runDeliver(ctx context.Context, env *runEnv, platform string, args []string
 			res.Extra["latency"] = "per job: send of its POST /push → accepted at the fake"
 			summarize()
 		}
-		res.Extra["lost"] = lost
+		// Duplicates seen until now: a job sent twice (two leases of it)
+		// would count here unless its second send comes after this check.
+		res.Extra["lost"], res.Extra["duplicates"] = lost, dups
 		if lost > 0 {
 			return res, fmt.Errorf("%w: %d accepted jobs never arrived\n%s", errIncomplete, lost, res.Summary)
 		}

@@ -4,11 +4,11 @@
 // random loopback ports with a temporary data directory, drives it over
 // real sockets and reports one human line and one JSON line per run:
 //
-//	pushpull-bench fanout          -clients 1000 -events 200
+//	pushpull-bench fanout          -clients 1000 -events 200 [-cluster 3 [-publish-all]]
 //	pushpull-bench publish-latency -rate 1000 -duration 10s
 //	pushpull-bench idle-memory     -clients 10000 [-polls 10000]
 //	pushpull-bench ingest          -requests 2000 -batch 100 -concurrency 32
-//	pushpull-bench deliver-apns    -devices 1000 -jobs 50000 [-verify]
+//	pushpull-bench deliver-apns    -devices 1000 -jobs 50000 [-verify] [-cluster 3]
 //	pushpull-bench deliver-fcm     -devices 1000 -jobs 50000 [-verify]
 //	pushpull-bench recovery        -devices 1000 -jobs 100000
 //
@@ -17,6 +17,18 @@
 // (PUSHPULL_CONFIG) and, for the fake APNs's certificate, SSL_CERT_FILE.
 // recovery kills the server with SIGKILL and restarts it on the same data
 // directory and ports.
+//
+// fanout, deliver-apns and deliver-fcm take -cluster N: the bench then runs
+// an embedded nats-server with JetStream (loopback, random port, store in
+// the run's temp directory) and N pushpull processes in cluster mode on it
+// (node ids n1…nN, one data directory and port pair each, one shared API
+// key and JWT secret, the same fakes). fanout spreads its clients round
+// robin over the nodes and publishes through the first (or, with
+// -publish-all, round robin); deliver-* registers and enqueues through the
+// first and every node dispatches from the shared queue. Server RSS and CPU
+// are summed over the nodes (per node in the extras); the bench process's
+// CPU then includes the nats-server's. -cluster cannot be combined with
+// -target. The nodes are stopped, then the nats-server.
 //
 // Every scenario accepts -env PUSHPULL_KEY=value (extra server
 // configuration), -timeout and -perf file (a perf CPU profile of the server

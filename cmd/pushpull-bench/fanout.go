@@ -46,6 +46,8 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 	batch := fs.Int("batch", 1, "events per POST /events request")
 	publishers := fs.Int("publishers", 2, "concurrent publishing callers")
 	dialers := fs.Int("dialers", 16, "concurrent WebSocket dials while connecting")
+	nodeCount := clusterFlag(fs)
+	publishAll := fs.Bool("publish-all", false, "with -cluster: round-robin the publish requests over the nodes (default: all through the first)")
 	resolve := commonFlags(fs, env)
 	if err := parse(ctx, fs, args, resolve); err != nil {
 		return nil, err
@@ -53,33 +55,39 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 	if *clients < 1 || *events < 1 || *batch < 1 || *publishers < 1 || *dialers < 1 {
 		return nil, fmt.Errorf("%w: -clients, -events, -batch, -publishers and -dialers must be ≥ 1", errUsage)
 	}
-	s, err := env.start(ctx)
+	g, err := env.startNodes(ctx, *nodeCount)
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer g.stop()
+	pubs := g.list[:1]
+	if *publishAll {
+		pubs = g.list
+	}
 
 	f := newFleet(ctx, *clients)
 	defer f.close()
 	t0 := time.Now()
-	if err := f.connect(s, *clients, *dialers, func(i int) string { return "u" + strconv.Itoa(i) }); err != nil {
+	// Clients round robin over the nodes (all on the one server without -cluster).
+	if err := f.connectSpread(g.list, *clients, *dialers, func(i int) string { return "u" + strconv.Itoa(i) }); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	connectTime := time.Since(t0)
 
 	total := int64(*clients) * int64(*events)
 	f.expect(total)
-	before, err := s.proc()
+	before, err := g.proc()
 	if err != nil {
 		return nil, err
 	}
-	prof, err := startPerf(env, s)
+	prof, err := g.startPerf(env)
 	if err != nil {
 		return nil, err
 	}
 	defer prof.stop()
+	benchBefore := selfCPU()
 	start := time.Now()
-	if err := publish(ctx, s, *events, *batch, *publishers, ""); err != nil {
+	if err := publishSpread(ctx, pubs, *events, *batch, *publishers, ""); err != nil {
 		return nil, err
 	}
 	publishTime := time.Since(start)
@@ -94,7 +102,6 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 	prof.stop()
 	end := time.Unix(0, f.lastRecv.Load())
 	res := &result{Unit: "events/s"}
-	res.setServer(s, before)
 	got := f.received.Load()
 	f.close()
 	lat := f.latencies()
@@ -103,24 +110,34 @@ func runFanout(ctx context.Context, env *runEnv, args []string) (*result, error)
 	if elapsed > 0 {
 		res.Throughput = float64(got) / elapsed.Seconds()
 	}
-	res.Params = map[string]any{"clients": *clients, "events": *events, "batch": *batch, "publishers": *publishers}
+	res.Params = map[string]any{"clients": *clients, "events": *events, "batch": *batch, "publishers": *publishers, "cluster": g.size()}
+	if g.size() > 0 {
+		res.Params["publish_all"] = *publishAll
+	}
 	res.Extra = map[string]any{
 		"delivered": got, "expected": total, "closed_by_server": f.closed.Load(),
 		"publish_seconds": publishTime.Seconds(), "elapsed_seconds": elapsed.Seconds(),
 		"connect_seconds": connectTime.Seconds(),
 		"frames":          f.frames.Load(), "events_per_frame": float64(got) / float64(max(1, f.frames.Load())),
 	}
-	res.Summary = fmt.Sprintf("fanout: %d clients × %d events: %d/%d delivered in %.3fs = %.0f events/s; publish→receive p50 %.2f ms p90 %.2f ms p99 %.2f ms; %.1f events per frame; server RSS %d KiB, CPU %.2fs",
-		*clients, *events, got, total, elapsed.Seconds(), res.Throughput, res.P50ms, res.P90ms, res.P99ms, res.Extra["events_per_frame"], res.ServerRSSKiB, res.ServerCPUs)
+	res.setNodes(g, before)
+	res.setBenchCPU(g, benchBefore)
+	where := ""
+	if g.size() > 0 {
+		where = fmt.Sprintf(" (%d nodes, summed)", g.size())
+	}
+	res.Summary = fmt.Sprintf("fanout: %d clients × %d events: %d/%d delivered in %.3fs = %.0f events/s; publish→receive p50 %.2f ms p90 %.2f ms p99 %.2f ms; %.1f events per frame; server%s RSS %d KiB, CPU %.2fs",
+		*clients, *events, got, total, elapsed.Seconds(), res.Throughput, res.P50ms, res.P90ms, res.P99ms, res.Extra["events_per_frame"], where, res.ServerRSSKiB, res.ServerCPUs)
 	if timedOut || got < total {
 		return res, fmt.Errorf("%w: %d of %d (closed by server: %d)\n%s", errIncomplete, got, total, f.closed.Load(), res.Summary)
 	}
 	return res, nil
 }
 
-// publish posts events in requests of batch from par callers, to shared
-// (user empty) or to one user.
-func publish(ctx context.Context, s *server, events, batch, par int, user string) error {
+// publishSpread posts events in requests of batch from par callers, to
+// shared (user empty) or to one user; request k goes to nodes[k mod
+// len(nodes)].
+func publishSpread(ctx context.Context, nodes []*server, events, batch, par int, user string) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, par)
@@ -134,6 +151,7 @@ func publish(ctx context.Context, s *server, events, batch, par int, user string
 					return
 				}
 				n := min(batch, events-lo)
+				s := nodes[(lo/batch)%len(nodes)]
 				st, body, err := s.post(ctx, "/api/v1/events", eventBody(n, user))
 				if err == nil && st != http.StatusAccepted {
 					err = fmt.Errorf("POST /api/v1/events: %d %.300s", st, body)

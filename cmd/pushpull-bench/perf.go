@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -24,8 +25,18 @@ func startPerf(env *runEnv, s *server) (*profiler, error) {
 	if env.perfOut == "" {
 		return nil, nil
 	}
+	return startPerfPIDs(env, []int{s.cmd.Process.Pid})
+}
+
+// startPerfPIDs records the processes pids into one profile (perf report
+// --sort comm,pid,symbol tells them apart).
+func startPerfPIDs(env *runEnv, pids []int) (*profiler, error) {
+	list := make([]string, len(pids))
+	for i, pid := range pids {
+		list[i] = strconv.Itoa(pid)
+	}
 	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-q",
-		"-p", strconv.Itoa(s.cmd.Process.Pid), "-o", env.perfOut)
+		"-p", strings.Join(list, ","), "-o", env.perfOut)
 	cmd.Stdout, cmd.Stderr = env.stderr, env.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("perf: %w", err)

@@ -73,9 +73,25 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// credentials are the API key and client JWT secret a server is started
+// with; the nodes of a cluster share one pair, as a real deployment does.
+type credentials struct {
+	key    string
+	secret []byte
+}
+
+func newCredentials() credentials {
+	return credentials{key: "bench-" + randomHex(16), secret: []byte(randomHex(24))}
+}
+
 // startServer runs bin serve with a fresh data directory under dir and waits
 // for /readyz. extraEnv entries (KEY=value) are appended to the defaults.
 func startServer(ctx context.Context, bin, dir string, extraEnv []string) (*server, error) {
+	return startServerWith(ctx, bin, dir, extraEnv, newCredentials())
+}
+
+// startServerWith is startServer with given credentials.
+func startServerWith(ctx context.Context, bin, dir string, extraEnv []string, cred credentials) (*server, error) {
 	apiPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -89,8 +105,8 @@ func startServer(ctx context.Context, bin, dir string, extraEnv []string) (*serv
 		logPath: filepath.Join(dir, "server.log"),
 		apiURL:  fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 		wsURL:   fmt.Sprintf("ws://127.0.0.1:%d/sub/ws", clientPort),
-		key:     "bench-" + randomHex(16),
-		secret:  []byte(randomHex(24)),
+		key:     cred.key,
+		secret:  cred.secret,
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second,
 		}},

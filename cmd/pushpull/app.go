@@ -199,6 +199,9 @@ func build(cfg Config, log *slog.Logger) (_ *app, err error) {
 	}
 	a.metrics = metrics.New(versionString())
 	a.metrics.WatchQueue(a.queue)
+	if a.cluster != nil {
+		a.metrics.WatchCluster(a.cluster.stats)
+	}
 	a.metrics.WatchHub(a.hub)
 	a.metrics.WatchPush(a.push.ProviderStats)
 	if a.db != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pushpull/pushpull/devices/kvregistry"
 	"github.com/pushpull/pushpull/gateway/cluster"
+	"github.com/pushpull/pushpull/gateway/cluster/kvstate"
 	"github.com/pushpull/pushpull/queue/jsqueue"
 	"github.com/pushpull/pushpull/web/bitrix"
 )
@@ -116,6 +117,9 @@ type clusterConn struct {
 	js   jetstream.JetStream
 	bus  *cluster.Bus
 	acks *cluster.Acks
+	// watches and presence are opened by openShared.
+	watches  *kvstate.Watches
+	presence *kvstate.Presence
 }
 
 // connectCluster connects to NATS and prepares the event stream (whose
@@ -197,9 +201,33 @@ func openClusterDevices(ctx context.Context, cc *clusterConn, cfg Config) (*kvre
 	return r, nil
 }
 
+// openShared opens the watch tags and presence buckets.
+func (cc *clusterConn) openShared(ctx context.Context, cfg Config, log *slog.Logger) error {
+	var err error
+	if cc.watches, err = kvstate.OpenWatches(ctx, cc.js, kvstate.WatchOptions{
+		Replicas: cfg.Cluster.Replicas, Logger: log.With("component", "watches"),
+	}); err != nil {
+		return fmt.Errorf("cluster: watches: %w", err)
+	}
+	if cc.presence, err = kvstate.OpenPresence(ctx, cc.js, kvstate.PresenceOptions{
+		Node: cc.node, Replicas: cfg.Cluster.Replicas, Logger: log.With("component", "presence"),
+	}); err != nil {
+		return fmt.Errorf("cluster: presence: %w", err)
+	}
+	return nil
+}
+
 func (cc *clusterConn) close() {
 	if cc == nil {
 		return
+	}
+	if cc.presence != nil {
+		// Deletes this node's keys: its users go offline on the others now,
+		// not after the heartbeat times out.
+		_ = cc.presence.Close()
+	}
+	if cc.watches != nil {
+		_ = cc.watches.Close()
 	}
 	if cc.bus != nil {
 		_ = cc.bus.Close()

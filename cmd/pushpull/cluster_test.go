@@ -309,3 +309,81 @@ func TestClusterNodeKilledMidDispatch(t *testing.T) {
 		t.Fatalf("never delivered: %s", strings.Join(missing, " "))
 	}
 }
+
+// TestClusterPresenceAndWatches: presence and watch tags are shared. A
+// user connected to C counts as online for a publish on A (no push);
+// once they leave, the next publish on A pushes them. A watch added
+// through B makes an event published on A to the tag reach the client on C.
+func TestClusterPresenceAndWatches(t *testing.T) {
+	ns := startNATS(t)
+	cf := newClusterFixture(t, ns.ClientURL())
+	a, b, c := cf.node(t, "a", 10*time.Second), cf.node(t, "b", 10*time.Second), cf.node(t, "c", 10*time.Second)
+	ctx := context.Background()
+	body := fmt.Sprintf(`{"user":"7","device_id":"d7","platform":"fcm","token":"tok-7","app_id":%q}`, relFCMApp)
+	if st, raw, err := newRelAPI(b.api).do(ctx, http.MethodPost, "/api/v1/devices", []byte(body)); err != nil || st/100 != 2 {
+		t.Fatalf("register: %d %s %v", st, raw, err)
+	}
+	type result struct {
+		Results []struct {
+			ID     string   `json:"id"`
+			Online []string `json:"online"`
+			Pushed []string `json:"pushed"`
+		} `json:"results"`
+	}
+	send := func(p *relProc, payload string) result {
+		t.Helper()
+		st, raw, err := newRelAPI(p.api).do(ctx, http.MethodPost, "/api/v1/events", []byte(payload))
+		if err != nil || st != http.StatusAccepted {
+			t.Fatalf("events on %s: %d %s %v", p.api, st, raw, err)
+		}
+		var r result
+		if err := json.Unmarshal(raw, &r); err != nil || len(r.Results) != 1 {
+			t.Fatalf("answer %s", raw)
+		}
+		return r
+	}
+	withPush := fmt.Sprintf(`{"events":[{"users":["7"],"module_id":"im","command":"msg","params":{},"push":{"app_id":%q,"title":"t","body":"b"}}]}`, relFCMApp)
+
+	onlineOnA := func() bool {
+		st, raw, err := newRelAPI(a.api).do(ctx, http.MethodGet, "/api/v1/online?users=7", nil)
+		return err == nil && st == http.StatusOK && bytes.Contains(raw, []byte(`"online":true`))
+	}
+	onC := dialNode(t, c, "7", "")
+	waitFor(t, 10*time.Second, "A to see user 7 online on C", onlineOnA)
+	r := send(a, withPush)
+	if len(r.Results[0].Online) != 1 || len(r.Results[0].Pushed) != 0 {
+		t.Fatalf("user online on C: %+v (want online, not pushed)", r.Results[0])
+	}
+
+	// A watch added through B, an event to the tag published on A.
+	if st, raw, err := newRelAPI(b.api).do(ctx, http.MethodPost, "/api/v1/watch", []byte(`{"users":["7"],"tags":["IM_CHAT_17"]}`)); err != nil || st != http.StatusOK {
+		t.Fatalf("watch on B: %d %s %v", st, raw, err)
+	}
+	var tagged string
+	waitFor(t, 10*time.Second, "A to see the watch", func() bool {
+		st, raw, err := newRelAPI(a.api).do(ctx, http.MethodGet, "/api/v1/watch/IM_CHAT_17", nil)
+		return err == nil && st == http.StatusOK && bytes.Contains(raw, []byte(`"7"`))
+	})
+	tagged = send(a, `{"events":[{"tags":["IM_CHAT_17"],"module_id":"im","command":"tagged","params":{}}]}`).Results[0].ID
+	for {
+		e := onC.next(t, 1)[0]
+		if e.Command == "tagged" {
+			if e.ID != tagged {
+				t.Fatalf("tagged event %+v, want id %s", e, tagged)
+			}
+			break
+		}
+	}
+
+	// The user leaves C: A pushes the next event.
+	_ = onC.conn.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, 10*time.Second, "A to see user 7 offline", func() bool { return !onlineOnA() })
+	if n := deliveredFCM(cf.fcm)["tok-7"]; n != 0 {
+		t.Fatalf("%d pushes while the user was online", n)
+	}
+	r = send(a, withPush)
+	if len(r.Results[0].Online) != 0 || len(r.Results[0].Pushed) != 1 {
+		t.Fatalf("offline user: %+v (want pushed)", r.Results[0])
+	}
+	waitFor(t, 20*time.Second, "the push delivered", func() bool { return deliveredFCM(cf.fcm)["tok-7"] == 1 })
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/live"
 	"github.com/pushpull/pushpull/queue"
+	"github.com/pushpull/pushpull/web/metrics"
 )
 
 // buildEmbedded opens the bbolt file with the queue and the registry in
@@ -68,13 +69,24 @@ func (a *app) buildCluster(cfg Config, log *slog.Logger) error {
 		return err
 	}
 	a.devices = d
-	return nil
+	return a.cluster.openShared(ctx, cfg, log)
 }
 
 // liveOptions points the live service at the cluster's shared parts.
 func (cc *clusterConn) liveOptions(o *live.Options) {
 	o.Bus = cc.bus
 	o.Acks = cc.acks
+	o.Watches = cc.watches
+	o.Presence = cc.presence
+}
+
+// stats is the node's view of the cluster for /metrics.
+func (cc *clusterConn) stats() metrics.ClusterStats {
+	bs := cc.bus.Stats()
+	return metrics.ClusterStats{
+		EventsApplied: bs.Applied, EventsStale: bs.Stale, EventsCorrupt: bs.Corrupt,
+		Connected: cc.nc.Status() == nats.CONNECTED, Nodes: len(cc.presence.Nodes()),
+	}
 }
 
 // ready reports the NATS connection: a node cut off from NATS can neither
