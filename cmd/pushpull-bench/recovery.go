@@ -95,14 +95,28 @@ func runRecovery(ctx context.Context, env *runEnv, args []string) (*result, erro
 		first, last = arrivals[0].Sub(restart), arrivals[len(arrivals)-1].Sub(restart)
 		res.Throughput = float64(len(arrivals)) / last.Seconds()
 	}
-	ids := p.ids()
-	lost, dups := 0, 0
-	for i := range d.jobs {
-		switch n := ids[strconv.Itoa(i)].n; {
-		case n == 0:
-			lost++
-		case n > 1:
-			dups += n - 1
+	// The sampler stops at as many deliveries as jobs accepted, and
+	// duplicates (at-least-once: a send that outlived its lease) count
+	// among them: give the jobs they stood in for the time to arrive
+	// before calling anything lost.
+	count := func() (lost, dups int) {
+		ids := p.ids()
+		for i := range d.jobs {
+			switch n := ids[strconv.Itoa(i)].n; {
+			case n == 0:
+				lost++
+			case n > 1:
+				dups += n - 1
+			}
+		}
+		return lost, dups
+	}
+	lost, dups := count()
+	for deadline := time.Now().Add(30 * time.Second); lost > 0 && time.Now().Before(deadline); lost, dups = count() {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	res.Params = map[string]any{"platform": *platform, "devices": d.devices, "jobs": d.jobs, "batch": d.batch, "concurrency": d.conc}
