@@ -109,8 +109,11 @@ func (r *Registry) ListByUser(ctx context.Context, user string) ([]devices.Devic
 
 // ListByUsers returns the devices of each user, each user's ordered by id.
 // Users without devices are absent from the map; duplicates in users are
-// read once. Users are read Options.ReadConcurrency at a time, each with
-// one index read, then one read per device and per token. The result is
+// read once. It reads in three batched direct gets (the users' indexes,
+// their devices, the devices' token owners; 1000 keys per request); on a
+// server without batched gets, users are read Options.ReadConcurrency at
+// a time, each with one index read, then one read per device and per
+// token. The result is
 // not one snapshot, but a device appears only under the user its record
 // names and only while its token's key names it, so no token is listed
 // for two devices.
@@ -126,6 +129,16 @@ func (r *Registry) ListByUsers(ctx context.Context, users []string) (map[string]
 		}
 		seen[u] = struct{}{}
 		uniq = append(uniq, u)
+	}
+	if len(uniq) == 0 {
+		return map[string][]devices.Device{}, nil
+	}
+	out, err := r.listBatched(ctx, uniq)
+	if !errors.Is(err, errNoBatch) {
+		if err != nil {
+			return nil, fmt.Errorf("kvregistry: list: %w", err)
+		}
+		return out, nil
 	}
 	results := make([][]devices.Device, len(uniq))
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -157,7 +170,7 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return nil, fmt.Errorf("kvregistry: list: %w", err)
 	}
-	out := make(map[string][]devices.Device, len(uniq))
+	out = make(map[string][]devices.Device, len(uniq))
 	for i, ds := range results {
 		if len(ds) > 0 {
 			out[uniq[i]] = ds

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pushpull/pushpull/devices"
@@ -131,6 +132,7 @@ func (o Options) withDefaults() Options {
 type Registry struct {
 	opts                   Options
 	devices, tokens, users jetstream.KeyValue
+	nc                     *nats.Conn // for batched direct gets (multiGet)
 
 	closeOnce sync.Once
 }
@@ -146,7 +148,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Registry,
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	r := &Registry{opts: opts}
+	r := &Registry{opts: opts, nc: js.Conn()}
 	for _, b := range []struct {
 		name string
 		kv   *jetstream.KeyValue
