@@ -194,7 +194,9 @@ func openClusterQueue(ctx context.Context, cc *clusterConn, cfg Config, log *slo
 
 // openClusterDevices opens the KV device registry.
 func openClusterDevices(ctx context.Context, cc *clusterConn, cfg Config) (*kvregistry.Registry, error) {
-	r, err := kvregistry.Open(ctx, cc.js, kvregistry.Options{Replicas: cfg.Cluster.Replicas})
+	r, err := kvregistry.Open(ctx, cc.js, kvregistry.Options{
+		Replicas: cfg.Cluster.Replicas, StaleAfter: cfg.Devices.StaleAfter.Duration,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
 	}

@@ -60,6 +60,14 @@ type Options struct {
 	// index entry is written before its record). Default 1 minute;
 	// negative disables read repair altogether.
 	RepairAfter time.Duration
+	// StaleAfter removes devices whose last registration is older than
+	// this (the app stopped re-registering: uninstalled, or the token
+	// rotated without telling us), as the bbolt registry does. Every node
+	// runs the purge every PurgeInterval; several at once are harmless.
+	// 0 disables it.
+	StaleAfter time.Duration
+	// PurgeInterval is how often the purge runs. Default 1h.
+	PurgeInterval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives token moves and failed clean-ups. Tokens are
@@ -90,6 +98,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kvregistry: Options.MaxAttempts must not be negative, got %d", o.MaxAttempts)
 	case o.ReadConcurrency < 0:
 		return fmt.Errorf("kvregistry: Options.ReadConcurrency must not be negative, got %d", o.ReadConcurrency)
+	case o.StaleAfter < 0:
+		return fmt.Errorf("kvregistry: Options.StaleAfter must not be negative, got %v", o.StaleAfter)
+	case o.PurgeInterval < 0:
+		return fmt.Errorf("kvregistry: Options.PurgeInterval must not be negative, got %v", o.PurgeInterval)
 	}
 	return nil
 }
@@ -116,6 +128,9 @@ func (o Options) withDefaults() Options {
 	if o.RepairAfter == 0 {
 		o.RepairAfter = DefaultRepairAfter
 	}
+	if o.PurgeInterval == 0 {
+		o.PurgeInterval = time.Hour
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -135,6 +150,8 @@ type Registry struct {
 	nc                     *nats.Conn // for batched direct gets (multiGet)
 
 	closeOnce sync.Once
+	stop      chan struct{}
+	wg        sync.WaitGroup // the purge loop
 }
 
 // Open binds the registry to its buckets, creating missing ones with
@@ -148,7 +165,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Registry,
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	r := &Registry{opts: opts, nc: js.Conn()}
+	r := &Registry{opts: opts, nc: js.Conn(), stop: make(chan struct{})}
 	for _, b := range []struct {
 		name string
 		kv   *jetstream.KeyValue
@@ -170,6 +187,10 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Registry,
 		}
 		*b.kv = kv
 	}
+	if opts.StaleAfter > 0 {
+		r.wg.Add(1)
+		go r.purgeLoop()
+	}
 	return r, nil
 }
 
@@ -187,10 +208,12 @@ func bindBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVa
 	return kv, err
 }
 
-// Close releases nothing today (the registry runs no goroutine between
-// calls and does not own the connection) and exists so that callers can
-// treat both registries alike. It is idempotent and returns nil.
+// Close stops the background purge and waits for it; it does not close
+// the connection. It is idempotent and returns nil.
 func (r *Registry) Close() error {
-	r.closeOnce.Do(func() {})
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		r.wg.Wait()
+	})
 	return nil
 }
