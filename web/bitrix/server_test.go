@@ -265,6 +265,16 @@ func TestAnnounceRestart(t *testing.T) {
 		t.Fatalf("poll got %v", got)
 	}
 	e.s.AnnounceRestart(ctx) // idempotent
+
+	// A client that connects after the announcement (it raced the
+	// shutdown) is told the same before the close.
+	late := e.dial(t, "binaryMode=true&CHANNEL_ID="+q(list))
+	if _, frame := read(t, late); !strings.Contains(string(frame), `"command":"server_restart"`) {
+		t.Fatalf("late client's frame %q", frame)
+	}
+	if _, _, err := late.Read(ctx); websocket.CloseStatus(err) != websocket.StatusServiceRestart {
+		t.Fatalf("late client closed with %v, want 1012", err)
+	}
 }
 
 func TestConfigEndpoint(t *testing.T) {

@@ -227,6 +227,18 @@ func (s *Server) websocket(c echo.Context) error {
 		publicID: sub.publicID, user: sub.user}
 	ss.lastRead.Store(s.o.Now().UnixNano())
 	if err := s.attach(ss); err != nil {
+		// Connected while the server announced its restart: this client
+		// gets the same server_restart as the others (it tells the Bitrix
+		// client to reconnect after a pause), then the close.
+		frame := s.restartFrame(sub.format)
+		t.markNext(frame)
+		if hc.Send(frame) {
+			hc.Start(nil)
+			select {
+			case <-t.marked:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		hc.Close(int(websocket.StatusServiceRestart), "server restarting")
 		return nil
 	}
