@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/pushpull/pushpull/gateway/cluster/natstest"
 	"github.com/pushpull/pushpull/providers/fake"
 )
 
@@ -25,22 +26,7 @@ import (
 
 // startNATS runs a nats-server with JetStream on a temp dir in the test
 // process.
-func startNATS(t *testing.T) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
+func startNATS(t *testing.T) *server.Server { return natstest.Server(t, "") }
 
 // clusterFixture is the shared parts of a cluster under test.
 type clusterFixture struct {

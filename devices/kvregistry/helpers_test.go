@@ -12,46 +12,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pushpull/pushpull/devices"
+	"github.com/pushpull/pushpull/gateway/cluster/natstest"
 )
 
 var bg = context.Background()
 
 // startServer runs an in-process nats-server with JetStream storing in dir.
-func startServer(t testing.TB, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      server.RANDOM_PORT,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
+func startServer(t testing.TB, dir string) *server.Server { return natstest.Server(t, dir) }
 
 // connect returns a JetStream context on its own connection, so that two
 // calls give two independent "nodes".
 func connect(t testing.TB, s *server.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(0))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
+	_, js := natstest.Connect(t, s, nats.MaxReconnects(0))
 	return js
 }
 

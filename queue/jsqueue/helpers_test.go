@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pushpull/pushpull/gateway/cluster/natstest"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web/api"
@@ -22,30 +22,10 @@ var (
 )
 
 // startServer runs an embedded nats-server with JetStream stored in dir.
-func startServer(t testing.TB, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	return s
-}
+func startServer(t testing.TB, dir string) *server.Server { return natstest.Server(t, dir) }
 
 func connect(t testing.TB, s *server.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, s)
 	return js
 }
 

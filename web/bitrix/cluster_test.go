@@ -7,26 +7,17 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pushpull/pushpull/gateway/cluster"
+	"github.com/pushpull/pushpull/gateway/cluster/natstest"
 	"github.com/pushpull/pushpull/gateway/hub"
 )
 
 // newClusterEnv is newEnv for one node of a cluster: its hub is fed by a
-// cluster.Bus on the NATS server at url.
-func newClusterEnv(t *testing.T, url string) *testEnv {
+// cluster.Bus on the NATS server ns.
+func newClusterEnv(t *testing.T, ns *server.Server) *testEnv {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, ns)
 	bus, err := cluster.Prepare(context.Background(), js, cluster.Options{Meta: MetaCodec{}})
 	if err != nil {
 		t.Fatal(err)
@@ -49,17 +40,8 @@ func newClusterEnv(t *testing.T, url string) *testEnv {
 // sender travel with the event), and resumes on B from an id seen on A.
 func TestClusterPublishOnOneNodePollOnAnother(t *testing.T) {
 	t.Parallel()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	a, b := newClusterEnv(t, ns.ClientURL()), newClusterEnv(t, ns.ClientURL())
+	ns := natstest.Server(t, "")
+	a, b := newClusterEnv(t, ns), newClusterEnv(t, ns)
 
 	list, priv := a.userChannels(t, 42, 3)
 	// A held poll on B: answered by a publish on A.

@@ -9,38 +9,19 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pushpull/pushpull/gateway/cluster/natstest"
 )
 
 var bg = context.Background()
 
 // startServer runs an in-process nats-server with JetStream storing in dir.
-func startServer(t testing.TB, dir string) *server.Server {
-	t.Helper()
-	return startServerAt(t, dir, server.RANDOM_PORT)
-}
+func startServer(t testing.TB, dir string) *server.Server { return natstest.Server(t, dir) }
 
 // startServerAt runs the server on port, so that a restarted server is
 // found again by reconnecting clients.
 func startServerAt(t testing.TB, dir string, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      port,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
+	return natstest.ServerAt(t, dir, port)
 }
 
 // node is one pushpull node's connection: closing nc "kills" the node.
@@ -54,16 +35,7 @@ type node struct {
 // fail and must be retried by their owner.
 func connectReconnecting(t testing.TB, s *server.Server) node {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond),
-		nats.ReconnectBufSize(-1))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
+	nc, js := natstest.Connect(t, s, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond), nats.ReconnectBufSize(-1))
 	return node{nc, js}
 }
 
@@ -71,15 +43,7 @@ func connectReconnecting(t testing.TB, s *server.Server) node {
 // independent nodes.
 func connect(t testing.TB, s *server.Server) node {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(0))
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
+	nc, js := natstest.Connect(t, s, nats.MaxReconnects(0))
 	return node{nc, js}
 }
 
