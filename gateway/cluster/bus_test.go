@@ -60,8 +60,10 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		}
 	}
 	// The client saw 0..2 on A, then moves to B.
+	// B may not have applied all six yet: what it has is replayed, the
+	// rest arrives live; the order check below covers both.
 	onB, res := b.subscribe(t, seen[2].ID, "user:1")
-	if !res.Resumed || res.Replayed != 3 {
+	if !res.Resumed || res.Replayed > 3 {
 		t.Fatalf("resume on B: %+v", res)
 	}
 	mid, err := a.bus.Publish(bg, []string{"user:1"}, event("live"))
