@@ -15,9 +15,9 @@ func BenchmarkRemote(b *testing.B) {
 	now := time.Now()
 	p.mu.Lock()
 	for n := range 3 {
-		st := &nodeState{beat: now, beatRev: 1, users: map[string]struct{}{}}
+		st := &nodeState{beat: now, beatRev: 1, users: map[string]uint64{}}
 		for u := range 10000 {
-			st.users["user-"+strconv.Itoa(n*10000+u)] = struct{}{}
+			st.users["user-"+strconv.Itoa(n*10000+u)] = 1
 		}
 		p.nodes["node-"+strconv.Itoa(n)] = st
 	}

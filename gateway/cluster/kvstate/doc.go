@@ -16,7 +16,10 @@
 // The watch bucket keeps one revision per key and drops keys not written
 // for 2×MaxTTL (MaxAge), so watches nobody sweeps vanish by themselves. The
 // presence bucket has no MaxAge (a user may stay online for days); deleted
-// keys leave markers that expire after an hour (per-message TTL).
+// keys leave markers that expire after an hour (per-message TTL). A node
+// cut off for longer misses those deletes, so every ReconcileEvery (10m)
+// it checks its replica against the bucket's keys and drops the users
+// whose keys are gone.
 //
 // # Replicas
 //

@@ -52,6 +52,11 @@ type PresenceOptions struct {
 	// PurgeAfter is how long a node must be dead before live nodes delete
 	// its keys. Default 10×Heartbeat, at least DeadAfter.
 	PurgeAfter time.Duration
+	// ReconcileEvery is how often the replica is checked against the
+	// bucket's keys, dropping users whose deletion the watcher missed (a
+	// node cut off from NATS for longer than the delete markers live).
+	// Default 10m.
+	ReconcileEvery time.Duration
 	// Timeout bounds each batch of KV writes. Default 5s.
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
@@ -75,6 +80,8 @@ func (o PresenceOptions) Validate() error {
 		return fmt.Errorf("kvstate: PresenceOptions.Heartbeat must not be negative, got %v", o.Heartbeat)
 	case o.Timeout < 0:
 		return fmt.Errorf("kvstate: PresenceOptions.Timeout must not be negative, got %v", o.Timeout)
+	case o.ReconcileEvery < 0:
+		return fmt.Errorf("kvstate: PresenceOptions.ReconcileEvery must not be negative, got %v", o.ReconcileEvery)
 	}
 	d := o.withDefaults()
 	if d.DeadAfter <= d.Heartbeat {
@@ -104,6 +111,9 @@ func (o PresenceOptions) withDefaults() PresenceOptions {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.ReconcileEvery == 0 {
+		o.ReconcileEvery = 10 * time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -146,7 +156,7 @@ type Presence struct {
 type nodeState struct {
 	beat    time.Time // zero: no heartbeat key
 	beatRev uint64
-	users   map[string]struct{}
+	users   map[string]uint64 // user -> revision of its key
 }
 
 // OpenPresence binds to the bucket (creating it when missing), loads it,

@@ -2,6 +2,7 @@ package kvstate
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ func (p *Presence) run() {
 	t := time.NewTicker(p.o.Heartbeat)
 	defer t.Stop()
 	failing := false
+	lastCheck := time.Now()
 	for {
 		select {
 		case <-p.stop:
@@ -30,6 +32,10 @@ func (p *Presence) run() {
 			p.beat()
 			failing = !p.flush()
 			p.reap()
+			if time.Since(lastCheck) >= p.o.ReconcileEvery {
+				lastCheck = time.Now()
+				p.reconcile()
+			}
 		}
 	}
 }
@@ -188,12 +194,12 @@ func (p *Presence) applyEntry(e jetstream.KeyValueEntry) {
 			p.mu.Unlock()
 			return
 		}
-		st = &nodeState{users: map[string]struct{}{}}
+		st = &nodeState{users: map[string]uint64{}}
 		p.nodes[k.node] = st
 	}
 	switch {
 	case k.isUser && put:
-		st.users[k.user] = struct{}{}
+		st.users[k.user] = e.Revision()
 	case k.isUser:
 		delete(st.users, k.user)
 	case put:
@@ -241,4 +247,56 @@ func (p *Presence) skip(e jetstream.KeyValueEntry, err error) {
 	p.skipped.Add(1)
 	p.o.Logger.Warn("kvstate: skipping undecodable presence entry", "bucket", p.o.Bucket,
 		"key", e.Key(), "revision", e.Revision(), "err", err)
+}
+
+// reconcile drops from the replica the users of other nodes whose keys
+// the bucket no longer holds. The watcher resumes where it stopped after
+// a disconnection, but delete markers live only an hour: a node cut off
+// longer would otherwise keep those users online (and never push them)
+// until they change state. Only keys older than the listing are judged,
+// so a user put while it runs is kept.
+func (p *Presence) reconcile() {
+	ctx, cancel := context.WithTimeout(p.life, p.o.Timeout)
+	defer cancel()
+	st, err := p.kv.Status(ctx)
+	if err != nil {
+		return
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return
+	}
+	upTo := bs.StreamInfo().State.LastSeq
+	present := map[string]struct{}{}
+	lister, err := p.kv.ListKeys(ctx)
+	switch {
+	case errors.Is(err, jetstream.ErrNoKeysFound):
+	case err != nil:
+		p.o.Logger.Warn("kvstate: presence: reconciliation skipped", "err", err)
+		return
+	default:
+		for k := range lister.Keys() {
+			present[k] = struct{}{}
+		}
+		if ctx.Err() != nil {
+			return // an incomplete listing proves nothing
+		}
+	}
+	dropped := 0
+	p.mu.Lock()
+	for id, ns := range p.nodes {
+		if id == p.o.Node {
+			continue
+		}
+		for u, rev := range ns.users {
+			if _, ok := present[userKey(id, u)]; !ok && rev <= upTo {
+				delete(ns.users, u)
+				dropped++
+			}
+		}
+	}
+	p.mu.Unlock()
+	if dropped > 0 {
+		p.o.Logger.Info("kvstate: presence: dropped users whose deletion was missed", "users", dropped)
+	}
 }

@@ -362,3 +362,32 @@ func TestPresenceMarkersExpire(t *testing.T) {
 		return err == nil && m.Header.Get(jetstream.MsgTTLHeader) != ""
 	})
 }
+
+// TestPresenceReconcileDropsMissedDeletes: a user whose key is gone from
+// the bucket but still in the replica (a delete the watcher never saw)
+// stops counting after a reconciliation; users whose keys exist, and one
+// written after the listing began, stay.
+func TestPresenceReconcileDropsMissedDeletes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	a := openPresence(t, connect(t, s).js, fast("a"))
+	b := openPresence(t, connect(t, s).js, fast("b"))
+	a.SetLocal("anna", true)
+	eventually(t, "B to see anna", func() bool { return b.Remote("anna") })
+	// Forge the missed delete: "ghost" is in B's replica under A with an
+	// old revision, and has no key in the bucket.
+	b.mu.Lock()
+	b.nodes["a"].users["ghost"] = 1
+	b.nodes["a"].users["future"] = 1 << 62 // newer than any listing
+	b.mu.Unlock()
+	if !b.Remote("ghost") {
+		t.Fatal("forged user not remote")
+	}
+	b.reconcile()
+	if b.Remote("ghost") {
+		t.Fatal("a user without a key survived the reconciliation")
+	}
+	if !b.Remote("anna") || !b.Remote("future") {
+		t.Fatal("the reconciliation dropped a user with a key, or one newer than the listing")
+	}
+}
