@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -20,6 +22,8 @@ import (
 	"github.com/pushpull/pushpull/gateway/live"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/gateway/token"
+	"github.com/pushpull/pushpull/providers/apns"
+	"github.com/pushpull/pushpull/providers/fake"
 	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web/apierr"
 )
@@ -36,20 +40,59 @@ type testAPI struct {
 	url    string
 }
 
-func newTestAPI(t *testing.T) *testAPI {
+// newStores opens the queue and the device registry on a temp bbolt file,
+// closed when the test ends.
+func newStores(t *testing.T) (*bolt.DB, *queue.Queue, *devices.Registry) {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	q, err := queue.Open(db, queue.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { q.Close() })
 	reg, err := devices.Open(db, devices.Options{PurgeInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { reg.Close() })
+	return db, q, reg
+}
+
+// newFakeAPNs returns the real APNs provider with one app (token auth)
+// against a fake APNs, both closed when the test ends.
+func newFakeAPNs(t *testing.T, appID string) (*apns.Provider, *fake.APNs) {
+	t.Helper()
+	fa, err := fake.NewAPNs(fake.APNsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fa.Close)
+	keyPEM, pub, err := fake.NewAPNsKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.AddKey("KEY1234567", "TEAM123456", pub)
+	pool := x509.NewCertPool()
+	pool.AddCert(fa.Certificate())
+	ap, err := apns.New(apns.Options{
+		Apps:          []apns.App{{ID: appID, Topic: "com.example.app", Key: keyPEM, KeyID: "KEY1234567", TeamID: "TEAM123456"}},
+		ProductionURL: fa.URL(), SandboxURL: fa.URL(), RootCAs: pool, Timeout: 5 * time.Second,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ap.Close() })
+	return ap, fa
+}
+
+func newTestAPI(t *testing.T) *testAPI {
+	t.Helper()
+	db, q, reg := newStores(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := hub.New(hub.Options{Logger: log})
 	if err != nil {
@@ -77,9 +120,6 @@ func newTestAPI(t *testing.T) *testAPI {
 		hs.Close()
 		lv.Close()
 		h.Close()
-		q.Close()
-		reg.Close()
-		db.Close()
 	})
 	return &testAPI{t: t, srv: s, db: db, e: e, client: hs.Client(), url: hs.URL}
 }

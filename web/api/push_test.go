@@ -2,25 +2,21 @@ package api
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/providers"
-	"github.com/pushpull/pushpull/providers/apns"
 	"github.com/pushpull/pushpull/providers/fake"
 	"github.com/pushpull/pushpull/providers/fcm"
 	"github.com/pushpull/pushpull/queue"
@@ -39,42 +35,8 @@ type pushAPI struct {
 
 func newPushAPI(t *testing.T, limits Limits) *pushAPI {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	q, err := queue.Open(db, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	reg, err := devices.Open(db, devices.Options{PurgeInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-
-	fa, err := fake.NewAPNs(fake.APNsOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fa.Close)
-	keyPEM, pub, err := fake.NewAPNsKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fa.AddKey("KEY1234567", "TEAM123456", pub)
-	pool := x509.NewCertPool()
-	pool.AddCert(fa.Certificate())
-	ap, err := apns.New(apns.Options{
-		Apps:          []apns.App{{ID: "ios", Topic: "com.example.app", Key: keyPEM, KeyID: "KEY1234567", TeamID: "TEAM123456"}},
-		ProductionURL: fa.URL(), SandboxURL: fa.URL(), RootCAs: pool,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ap.Close() })
+	db, q, reg := newStores(t)
+	ap, fa := newFakeAPNs(t, "ios")
 	ff, err := fake.NewFCM(fake.FCMOptions{NoAuth: true})
 	if err != nil {
 		t.Fatal(err)

@@ -2,26 +2,21 @@ package api
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pushpull/pushpull/devices"
 	"github.com/pushpull/pushpull/gateway/push"
 	"github.com/pushpull/pushpull/providers"
-	"github.com/pushpull/pushpull/providers/apns"
 	"github.com/pushpull/pushpull/providers/fake"
-	"github.com/pushpull/pushpull/queue"
 	"github.com/pushpull/pushpull/web/apierr"
 )
 
@@ -31,41 +26,8 @@ import (
 func TestQueueShowsProviderHealth(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "q.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	q, err := queue.Open(db, queue.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	reg, err := devices.Open(db, devices.Options{PurgeInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	fa, err := fake.NewAPNs(fake.APNsOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fa.Close)
-	keyPEM, pub, err := fake.NewAPNsKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fa.AddKey("KEY1234567", "TEAM123456", pub)
-	pool := x509.NewCertPool()
-	pool.AddCert(fa.Certificate())
-	ap, err := apns.New(apns.Options{
-		Apps:          []apns.App{{ID: "app1", Topic: "com.example.app", Key: keyPEM, KeyID: "KEY1234567", TeamID: "TEAM123456"}},
-		ProductionURL: fa.URL(), SandboxURL: fa.URL(), RootCAs: pool, Timeout: 5 * time.Second, Logger: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ap.Close() })
+	_, q, reg := newStores(t)
+	ap, fa := newFakeAPNs(t, "app1")
 	ps, err := push.New(q, reg, []providers.Provider{ap}, push.Options{Logger: log, MaxIdle: time.Hour})
 	if err != nil {
 		t.Fatal(err)
