@@ -74,7 +74,7 @@ func MapError(err error) *apierr.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierr.New(apierr.CodeUnavailable, "timed out: try again")
 	case errors.Is(err, live.ErrUnavailable):
-		e := apierr.New(apierr.CodeUnavailable, "cluster unavailable: try again later")
+		e := apierr.New(apierr.CodeUnavailable, "cluster unavailable: the event was not published (the call's pushes may be queued already); try again later")
 		e.RetryAfter = 2 * time.Second
 		e.Err = err
 		return e
